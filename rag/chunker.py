@@ -1,0 +1,190 @@
+"""Token-aware chunking that follows paragraphs and sentences and keeps track of pages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .embedder import Embedder
+from .models import Chunk, Page
+
+# Sentence ends: Latin/Korean full stops and question/exclamation marks, CJK full stops;
+# the look-behind keeps "e.g." and "3.5" together often enough, and Korean "다." ends cleanly.
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+|(?<=[다요죠음함됨임])\.\s*(?=\S)")
+_MIN_TOKENS = 40  # a page shorter than this joins the next chunk rather than stand alone
+
+
+@dataclass
+class _Unit:
+    text: str
+    tokens: int
+    page: int
+    label: str
+    sep: str  # what joins this unit to the one before it
+
+
+def _split_sentences(paragraph: str) -> list[str]:
+    parts, start = [], 0
+    for m in _SENTENCE_END.finditer(paragraph):
+        parts.append(paragraph[start : m.end()].strip())
+        start = m.end()
+    parts.append(paragraph[start:].strip())
+    return [p for p in parts if p]
+
+
+class Chunker:
+    """Feeds on pages one at a time and emits chunks that never exceed the model window."""
+
+    def __init__(
+        self, embedder: Embedder, doc_id: str, file_name: str, *, max_tokens: int = 200, overlap: int = 32
+    ) -> None:
+        self.embedder = embedder
+        self.doc_id = doc_id
+        self.file_name = file_name
+        self.max_tokens = min(max_tokens, embedder.max_tokens)
+        self.overlap = min(overlap, self.max_tokens // 2)
+        self._units: list[_Unit] = []
+        self._position = 0
+
+    def _pieces(self, text: str) -> list[tuple[str, str]]:
+        """(piece, separator) pairs, each piece a sentence or a line."""
+        pieces: list[tuple[str, str]] = []
+        for p_index, paragraph in enumerate(re.split(r"\n\s*\n", text)):
+            for s_index, sentence in enumerate(_split_sentences(paragraph)):
+                lines = [line for line in sentence.split("\n") if line.strip()]
+                for l_index, line in enumerate(lines):
+                    if l_index:
+                        sep = "\n"
+                    elif s_index:
+                        sep = " "
+                    else:
+                        sep = "\n\n" if p_index else "\n"
+                    pieces.append((line.strip(), sep))
+        return pieces
+
+    def _hard_split(self, text: str) -> list[str]:
+        """Cut text that has no usable boundary at token boundaries."""
+        offsets = self.embedder.token_offsets(text)
+        out, step = [], self.max_tokens
+        for i in range(0, len(offsets), step):
+            window = offsets[i : i + step]
+            out.append(text[window[0][0] : window[-1][1]])
+        return [t for t in out if t.strip()]
+
+    def _units_for(self, page: Page) -> list[_Unit]:
+        pieces = self._pieces(page.text)
+        counts = self.embedder.count_tokens([p for p, _ in pieces])
+        units: list[_Unit] = []
+        for (text, sep), n in zip(pieces, counts):
+            if n <= self.max_tokens:
+                units.append(_Unit(text, n, page.index, page.label, sep))
+                continue
+            words = text.split(" ")
+            if len(words) > 1:
+                # Long line without sentence ends (tables, run-on text): cut between words.
+                parts = self._pack_words(words)
+            else:
+                parts = self._hard_split(text)
+            for j, part in enumerate(parts):
+                units.append(
+                    _Unit(part, self.embedder.count_tokens([part])[0], page.index, page.label, sep if j == 0 else " ")
+                )
+        return units
+
+    def _pack_words(self, words: list[str]) -> list[str]:
+        counts = self.embedder.count_tokens(words)
+        parts, current, size = [], [], 0
+        for word, n in zip(words, counts):
+            if n > self.max_tokens:
+                if current:
+                    parts.append(" ".join(current))
+                parts.extend(self._hard_split(word))
+                current, size = [], 0
+                continue
+            if size + n > self.max_tokens and current:
+                parts.append(" ".join(current))
+                current, size = [], 0
+            current.append(word)
+            size += n
+        if current:
+            parts.append(" ".join(current))
+        return parts
+
+    def _make_chunk(self, units: list[_Unit], text: str, n_tokens: int) -> Chunk:
+        chunk = Chunk(
+            chunk_id=f"{self.doc_id}:{self._position}",
+            doc_id=self.doc_id,
+            file_name=self.file_name,
+            position=self._position,
+            page=units[0].page,
+            page_end=units[-1].page,
+            page_label=units[0].label,
+            text=text,
+            n_tokens=n_tokens,
+        )
+        self._position += 1
+        return chunk
+
+    def _emit(self, units: list[_Unit]) -> Iterator[Chunk]:
+        """Chunks from units, re-counted exactly and split again if joining added tokens."""
+        text = units[0].text + "".join(u.sep + u.text for u in units[1:])
+        exact = self.embedder.count_tokens([text])[0]
+        if exact > self.max_tokens and len(units) > 1:
+            half = len(units) // 2
+            yield from self._emit(units[:half])
+            yield from self._emit(units[half:])
+            return
+        yield self._make_chunk(units, text, exact)
+
+    def _pack(self, units: list[_Unit], final: bool) -> Iterator[Chunk]:
+        """Greedy packing of pending units into chunks, carrying ``overlap`` tokens forward."""
+        current: list[_Unit] = []
+        size = 0
+        for unit in units:
+            if current and size + unit.tokens > self.max_tokens:
+                yield from self._emit(current)
+                carry: list[_Unit] = []
+                carried = 0
+                for prev in reversed(current):
+                    if carried + prev.tokens > self.overlap or prev.page != unit.page:
+                        break
+                    carry.insert(0, prev)
+                    carried += prev.tokens
+                current, size = carry, carried
+            current.append(unit)
+            size += unit.tokens
+        if current:
+            if final or size >= _MIN_TOKENS:
+                yield from self._emit(current)
+                current = []
+        self._units = current
+
+    def add_page(self, page: Page) -> list[Chunk]:
+        """Chunks completed by this page; a short page's text waits to join the next one."""
+        if not page.text.strip():
+            return []
+        units = self._units_for(page)
+        if not units:
+            return []
+        # Chunks stop at page ends so a hit points at one page, unless what is left is too small.
+        return list(self._pack(self._units + units, final=False))
+
+    def finish(self) -> list[Chunk]:
+        """The last chunk of the document, if text is still pending."""
+        if not self._units:
+            return []
+        pending, self._units = self._units, []
+        return list(self._pack(pending, final=True))
+
+
+def chunk_pages(
+    pages: Iterable[Page], embedder: Embedder, doc_id: str, file_name: str, *, max_tokens: int = 200, overlap: int = 32
+) -> list[Chunk]:
+    """All chunks of a document's pages (convenience for small documents and tests)."""
+    chunker = Chunker(embedder, doc_id, file_name, max_tokens=max_tokens, overlap=overlap)
+    out: list[Chunk] = []
+    for page in pages:
+        out.extend(chunker.add_page(page))
+    out.extend(chunker.finish())
+    return out

@@ -1,0 +1,205 @@
+"""Command-line interface: ``python -m rag ingest|list|delete|search``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from .errors import RagError
+from .ingest import Progress
+from .models import FileResult
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class BarProgress(Progress):
+    """Two tqdm bars on stderr: pages parsed and chunks embedded, per file."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self.pages = None
+        self.chunks = None
+
+    def file_started(self, name: str, index: int, total: int) -> None:
+        self._close()
+        self.pages = self._tqdm(desc=f"[{index}/{total}] {name[:40]} pages", unit="page", file=sys.stderr, leave=False)
+        self.chunks = self._tqdm(desc=" " * len(f"[{index}/{total}] ") + "chunks", unit="chunk", file=sys.stderr, leave=False)
+
+    def file_opened(self, name: str, n_pages: int) -> None:
+        if self.pages is not None:
+            self.pages.total = n_pages
+            self.pages.refresh()
+
+    def pages_done(self, name: str, n: int) -> None:
+        if self.pages is not None:
+            self.pages.update(n)
+
+    def chunks_done(self, name: str, n: int) -> None:
+        if self.chunks is not None:
+            self.chunks.update(n)
+
+    def file_finished(self, result: FileResult) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        for bar in (self.pages, self.chunks):
+            if bar is not None:
+                bar.close()
+        self.pages = self.chunks = None
+
+
+def _summary(results: list[FileResult]) -> str:
+    lines = []
+    for r in results:
+        if r.status in ("ingested", "replaced"):
+            what = f"{r.status:<9} {r.pages} pages, {r.chunks} chunks, {r.seconds:.1f} s"
+        elif r.status == "duplicate":
+            what = f"duplicate ({r.reason})"
+        else:
+            what = f"FAILED    {r.reason}"
+        lines.append(f"  {r.file_name}: {what}")
+        lines.extend(f"      note: {w}" for w in r.warnings)
+    ok = sum(r.status in ("ingested", "replaced") for r in results)
+    dup = sum(r.status == "duplicate" for r in results)
+    failed = sum(r.status == "failed" for r in results)
+    lines.append(f"{ok} ingested, {dup} duplicate, {failed} failed")
+    return "\n".join(lines)
+
+
+def _library(settings: Settings):
+    from .library import Library
+
+    return Library(settings)
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    lib = _library(settings)
+    try:
+        results = lib.ingest(
+            args.paths,
+            args.collection,
+            password=args.password,
+            keep_both=args.keep_both,
+            progress=None if args.quiet else BarProgress(),
+        )
+    finally:
+        lib.close()
+    if args.json:
+        print(json.dumps([r.__dict__ for r in results], indent=2, ensure_ascii=False))
+    else:
+        print(_summary(results))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    lib = _library(settings)
+    collections = lib.collections()
+    if args.collection:
+        collections = [c for c in collections if c.name == args.collection]
+    docs = {c.name: lib.documents(c.name) for c in collections}
+    if args.json:
+        payload = [
+            {**c.__dict__, "documents": [{**d.__dict__, "warnings": list(d.warnings)} for d in docs[c.name]]}
+            for c in collections
+        ]
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        return 0
+    if not collections:
+        print("no collections yet: ingest some PDFs with `python -m rag ingest FILE...`")
+        return 0
+    import pandas as pd
+
+    for c in collections:
+        print(f"collection {c.name!r}: {len(docs[c.name])} documents, {c.chunks} chunks, model {c.embedding_model}")
+        if docs[c.name]:
+            frame = pd.DataFrame(
+                [
+                    {
+                        "id": d.doc_id[:12],
+                        "file": d.file_name,
+                        "pages": d.pages,
+                        "chunks": d.chunks,
+                        "ingested": d.ingested_at.replace("T", " ")[:16],
+                    }
+                    for d in docs[c.name]
+                ]
+            )
+            print(frame.to_string(index=False))
+        print()
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
+    lib = _library(settings)
+    doc = lib.delete_document(args.collection or settings.collection, args.doc)
+    print(f"deleted {doc.file_name} ({doc.doc_id[:12]}, {doc.chunks} chunks)")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    lib = _library(settings)
+    hits = lib.search(args.query, args.collection, k=args.k)
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no results")
+    for rank, h in enumerate(hits, 1):
+        c = h.chunk
+        pages = f"p. {c.page + 1}" + (f"-{c.page_end + 1}" if c.page_end != c.page else "")
+        print(f"{rank}. {c.file_name}  {pages}  score {h.score:.3f}")
+        text = " ".join(c.text.split())
+        print(f"   {text[:300]}{'…' if len(text) > 300 else ''}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rag", description="Chat with your PDFs, locally.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="add PDF files or folders to a collection")
+    p.add_argument("paths", nargs="+", help="PDF files or folders (searched recursively)")
+    p.add_argument("--collection", help="collection name (default: RAG_COLLECTION)")
+    p.add_argument("--password", help="password for encrypted PDFs")
+    p.add_argument("--keep-both", action="store_true", help="keep older versions of files with the same name")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("list", help="collections and their documents")
+    p.add_argument("--collection", help="only this collection")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("delete", help="remove a document (by id, id prefix or file name)")
+    p.add_argument("doc")
+    p.add_argument("--collection")
+    p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("search", help="the best passages for a query")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=5, help="number of results (default 5)")
+    p.add_argument("--collection")
+    p.add_argument("--json", action="store_true", help="print hits as JSON")
+    p.set_defaults(func=cmd_search)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args, Settings.from_env())
+    except RagError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

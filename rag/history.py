@@ -1,0 +1,252 @@
+"""Chat history in SQLite, per collection: chats, messages with their sources, Markdown export."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .citations import source_label
+from .errors import HistoryError, NotFoundError
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chats (
+    id TEXT PRIMARY KEY,
+    collection TEXT NOT NULL,
+    title TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chats_by_collection ON chats (collection, updated_at);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+    content TEXT NOT NULL,
+    sources TEXT,
+    standalone_query TEXT,
+    mode TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_chat ON messages (chat_id, id);
+"""
+_UNTITLED = "New chat"
+_TITLE_CHARS = 60
+
+
+@dataclass(frozen=True)
+class ChatSummary:
+    """One chat in a list: newest first by ``updated_at`` (ISO 8601, UTC)."""
+
+    id: str
+    collection: str
+    title: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One message; assistant messages carry their numbered sources, rewritten query and mode."""
+
+    id: int
+    chat_id: str
+    role: str
+    content: str
+    created_at: str
+    sources: tuple[dict, ...] = ()
+    standalone_query: str | None = None
+    mode: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatRecord:
+    """A reopened chat: its summary and every message in order."""
+
+    summary: ChatSummary
+    messages: tuple[StoredMessage, ...]
+
+
+def _now() -> str:
+    # Microseconds keep the order of quick successive writes.
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _title_from(text: str) -> str:
+    title = " ".join(text.split())
+    return title if len(title) <= _TITLE_CHARS else title[: _TITLE_CHARS - 1].rstrip() + "…"
+
+
+class ChatHistory:
+    """Chat history in one SQLite file; every call opens its own short-lived connection."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as conn:
+                # WAL lets Streamlit session threads read while one of them writes.
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise HistoryError(f"cannot open chat history at {self.path}: {e}") from e
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=10.0)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=10000")
+            with conn:  # one transaction: commit on success, roll back on error
+                yield conn
+        except sqlite3.Error as e:
+            raise HistoryError(f"chat history at {self.path} failed: {e}") from e
+        finally:
+            conn.close()
+
+    def create_chat(self, collection: str, title: str = "") -> str:
+        """A new empty chat; returns its id. Without a title the first question becomes one."""
+        chat_id = uuid.uuid4().hex
+        now = _now()
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO chats (id, collection, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                (chat_id, collection, _title_from(title) or _UNTITLED, now, now),
+            )
+        return chat_id
+
+    def append_message(
+        self,
+        chat_id: str,
+        role: str,
+        content: str,
+        *,
+        sources: Sequence[Mapping] = (),
+        standalone_query: str | None = None,
+        mode: str | None = None,
+    ) -> StoredMessage:
+        """Add a message at the end of a chat and bump the chat's ``updated_at``."""
+        if role not in ("user", "assistant"):
+            raise ValueError(f"role must be 'user' or 'assistant', got {role!r}")
+        now = _now()
+        sources_json = json.dumps([dict(s) for s in sources], ensure_ascii=False) if sources else None
+        with self._connect() as conn:
+            row = conn.execute("SELECT title FROM chats WHERE id = ?", (chat_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no chat with id {chat_id!r}")
+            cur = conn.execute(
+                "INSERT INTO messages (chat_id, role, content, sources, standalone_query, mode, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (chat_id, role, content, sources_json, standalone_query, mode, now),
+            )
+            title = _title_from(content) if row["title"] == _UNTITLED and role == "user" else row["title"]
+            conn.execute("UPDATE chats SET updated_at = ?, title = ? WHERE id = ?", (now, title, chat_id))
+            message_id = int(cur.lastrowid or 0)
+        return StoredMessage(
+            id=message_id,
+            chat_id=chat_id,
+            role=role,
+            content=content,
+            created_at=now,
+            sources=tuple(dict(s) for s in sources),
+            standalone_query=standalone_query,
+            mode=mode,
+        )
+
+    def list_chats(self, collection: str) -> list[ChatSummary]:
+        """The collection's chats, most recently updated first."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM chats WHERE collection = ? ORDER BY updated_at DESC, rowid DESC", (collection,)
+            ).fetchall()
+        return [_summary(row) for row in rows]
+
+    def get_chat(self, chat_id: str) -> ChatRecord:
+        """Reopen a chat with all its messages; NotFoundError when it does not exist."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM chats WHERE id = ?", (chat_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no chat with id {chat_id!r}")
+            rows = conn.execute("SELECT * FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,)).fetchall()
+        return ChatRecord(summary=_summary(row), messages=tuple(_message(r) for r in rows))
+
+    def rename_chat(self, chat_id: str, title: str) -> None:
+        with self._connect() as conn:
+            cur = conn.execute(
+                "UPDATE chats SET title = ? WHERE id = ?", (_title_from(title) or _UNTITLED, chat_id)
+            )
+            if cur.rowcount == 0:
+                raise NotFoundError(f"no chat with id {chat_id!r}")
+
+    def delete_chat(self, chat_id: str) -> None:
+        """Delete a chat and its messages; NotFoundError when it does not exist."""
+        with self._connect() as conn:
+            cur = conn.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
+            if cur.rowcount == 0:
+                raise NotFoundError(f"no chat with id {chat_id!r}")
+        logger.info("deleted chat %s", chat_id)
+
+    def export_markdown(self, chat_id: str) -> str:
+        """The chat as Markdown, each answer followed by its sources (file and page)."""
+        record = self.get_chat(chat_id)
+        lines = [f"# {record.summary.title}", "", f"_Collection: {record.summary.collection}_", ""]
+        question = ""
+        for message in record.messages:
+            if message.role == "user":
+                question = message.content
+                lines += ["## Question", "", question, ""]
+                continue
+            lines += ["### Answer", "", message.content or _mode_note(message.mode), ""]
+            if message.standalone_query and message.standalone_query.strip() != question.strip():
+                lines += [f"_Searched for: {message.standalone_query}_", ""]
+            if message.sources:
+                lines += ["**Sources**", ""]
+                lines += [_source_line(s) for s in message.sources]
+                lines.append("")
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def _mode_note(mode: str | None) -> str:
+    if mode == "search_only":
+        return "_No answer generated (language model unavailable); best passages below._"
+    return "_No answer text._"
+
+
+def _source_line(source: Mapping) -> str:
+    number = source.get("n")
+    label = source_label(
+        str(source.get("file_name", "?")), int(source.get("page", 0)), source.get("page_end")
+    )
+    return f"- [{number}] {label}" if number is not None else f"- {label}"
+
+
+def _summary(row: sqlite3.Row) -> ChatSummary:
+    return ChatSummary(
+        id=row["id"],
+        collection=row["collection"],
+        title=row["title"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _message(row: sqlite3.Row) -> StoredMessage:
+    return StoredMessage(
+        id=row["id"],
+        chat_id=row["chat_id"],
+        role=row["role"],
+        content=row["content"],
+        created_at=row["created_at"],
+        sources=tuple(json.loads(row["sources"])) if row["sources"] else (),
+        standalone_query=row["standalone_query"],
+        mode=row["mode"],
+    )

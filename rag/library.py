@@ -1,0 +1,176 @@
+"""The library facade: one object that owns the catalogue, the vector store and the embedder."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from .catalog import Catalog
+from .embedder import Embedder, load_embedder
+from .errors import NotFoundError, RagError, StoreError
+from .ingest import Ingestor, Progress, Source, copy_atomic, expand_paths
+from .models import Chunk, DocumentInfo, FileResult, Hit
+from .settings import Settings
+from .store import CollectionInfo, VectorStore
+from .worker import ExtractionPool
+
+log = logging.getLogger(__name__)
+
+
+class Library:
+    """Everything a user does with documents: ingest, list, delete, search.
+
+    Heavy parts (embedding model, Chroma client, worker processes) are created on first use
+    and shared; build one Library per process and pass it around.
+    """
+
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.catalog = Catalog(settings.catalog_path)
+        self.store = VectorStore(settings.chroma_dir)
+        self._embedder = embedder
+        self._pool: ExtractionPool | None = None
+        self._lock = threading.Lock()
+        self.recover()
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = load_embedder(self.settings)
+            return self._embedder
+
+    def extraction_pool(self) -> ExtractionPool:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ExtractionPool.from_settings(self.settings)
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+    # -- collections -------------------------------------------------------------------------
+
+    def open_collection(self, name: str, *, create: bool = False):
+        return self.store.open(name, self.embedder.name, self.embedder.dim, create=create)
+
+    def collections(self) -> list[CollectionInfo]:
+        return self.store.collections()
+
+    def delete_collection(self, name: str) -> None:
+        for doc in self.catalog.documents(name, statuses=("pending", "ready", "deleting")):
+            self.catalog.mark_deleting(name, doc.doc_id)
+        self.store.drop(name)
+        docs = self.catalog.documents(name, statuses=("deleting",))
+        self.catalog.remove_collection(name)
+        for doc in docs:
+            self._drop_original(doc.sha256)
+
+    # -- documents ---------------------------------------------------------------------------
+
+    def documents(self, collection: str | None = None) -> list[DocumentInfo]:
+        return self.catalog.documents(collection)
+
+    def find_document(self, collection: str, ref: str) -> DocumentInfo:
+        """A ready document by id, unique id prefix (4+ characters) or file name."""
+        docs = self.catalog.documents(collection)
+        exact = [d for d in docs if d.doc_id == ref or d.file_name == ref]
+        matches = exact or ([d for d in docs if d.doc_id.startswith(ref)] if len(ref) >= 4 else [])
+        if not matches:
+            raise NotFoundError(f"no document {ref!r} in collection {collection!r}")
+        if len(matches) > 1:
+            raise NotFoundError(f"{ref!r} names {len(matches)} documents in {collection!r}: use the document id")
+        return matches[0]
+
+    def delete_document(self, collection: str, ref: str) -> DocumentInfo:
+        doc = self.find_document(collection, ref)
+        self.catalog.mark_deleting(collection, doc.doc_id)
+        self.purge(collection, doc.doc_id)
+        return doc
+
+    def document_chunks(self, collection: str, doc_id: str) -> list[Chunk]:
+        return self.store.document_chunks(self.open_collection(collection), doc_id)
+
+    def original_path(self, doc_id: str) -> Path | None:
+        path = self.settings.files_dir / f"{doc_id}.pdf"
+        return path if path.exists() else None
+
+    # -- ingestion ---------------------------------------------------------------------------
+
+    def claim(self, collection: str, doc_id: str, file_name: str, size: int) -> DocumentInfo | None:
+        """Reserve a document for ingestion, or return the row that already holds it."""
+        existing = self.catalog.begin(collection, doc_id, file_name, size, self.embedder.name)
+        if existing is None:
+            # A row taken over from a dead writer may have left chunks behind.
+            self.store.delete_document(self.open_collection(collection, create=True), doc_id)
+        return existing
+
+    def ingest(
+        self,
+        paths: Sequence[str | Path] | Sequence[Source],
+        collection: str | None = None,
+        *,
+        password: str | None = None,
+        keep_both: bool = False,
+        progress: Progress | None = None,
+    ) -> list[FileResult]:
+        """Ingest files and folders (or ``Source``s with display names); one result per file."""
+        sources = [
+            p if isinstance(p, Source) else Source(p, p.name, password)
+            for p in (paths if paths and isinstance(paths[0], Source) else expand_paths(paths))
+        ]
+        ingestor = Ingestor(self, collection or self.settings.collection, keep_both=keep_both, progress=progress)
+        return ingestor.run(sources)
+
+    def keep_original(self, src: Path, doc_id: str) -> None:
+        dest = self.settings.files_dir / f"{doc_id}.pdf"
+        if not dest.exists():
+            copy_atomic(src, dest)
+
+    def _drop_original(self, sha256: str) -> None:
+        if not self.catalog.sha_in_use(sha256):
+            (self.settings.files_dir / f"{sha256}.pdf").unlink(missing_ok=True)
+
+    def purge(self, collection: str, doc_id: str) -> None:
+        """Remove a document's chunks, then its row (safe to repeat after a crash)."""
+        try:
+            self.store.delete_document(self.open_collection(collection), doc_id)
+        except NotFoundError:
+            pass
+        self.catalog.remove(collection, doc_id)
+        self._drop_original(doc_id)
+
+    def recover(self) -> int:
+        """Finish what a crashed process left: half-written and half-deleted documents."""
+        stale = self.catalog.stale()
+        for doc in stale:
+            log.warning("cleaning up %s %s in %r left by an interrupted run", doc.status, doc.file_name, doc.collection)
+            try:
+                collection = self.store._get(doc.collection)
+                self.store.delete_document(collection, doc.doc_id)
+            except NotFoundError:
+                pass
+            except StoreError as e:
+                log.error("cleanup of %s failed: %s", doc.file_name, e)
+                continue
+            self.catalog.remove(doc.collection, doc.doc_id)
+            self._drop_original(doc.sha256)
+        return len(stale)
+
+    # -- search ------------------------------------------------------------------------------
+
+    def search(self, query: str, collection: str | None = None, k: int = 5) -> list[Hit]:
+        """Dense search over the ready documents of a collection."""
+        name = collection or self.settings.collection
+        if not query.strip():
+            raise RagError("the query is empty")
+        col = self.open_collection(name)
+        vector = self.embedder.embed_query(query)
+        pairs = self.store.query(col, vector, k, self.catalog.ready_ids(name))
+        return [Hit(chunk, score, dense_score=score, dense_rank=r) for r, (chunk, score) in enumerate(pairs, 1)]

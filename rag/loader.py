@@ -1,0 +1,125 @@
+"""Open a PDF with pypdf and yield its pages' text, page by page.
+
+Runs inside the extraction worker process (see ``worker.py``), so it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import DocumentError, PasswordRequired
+from .models import Page
+from .quality import assess
+
+log = logging.getLogger(__name__)
+
+_LIGATURES = str.maketrans(
+    {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st"}
+)
+_DROP = dict.fromkeys(map(ord, "\x00\ufeff\ufffe\u200b\u00ad"), None)
+_HYPHEN_BREAK = re.compile(r"(?<=[a-z])-[ \t]*\n[ \t]*(?=[a-z])")
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def clean_text(text: str) -> str:
+    """Normalise extracted text without changing what it says."""
+    # NFC (not NFKC): NFKC would turn Korean compatibility jamo into conjoining ones that
+    # fuse with their neighbours on screen; ligatures are the one compatibility form that hurts.
+    text = unicodedata.normalize("NFC", text.translate(_LIGATURES).translate(_DROP))
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _HYPHEN_BREAK.sub("", text)
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def _passwords(password: str | None) -> list[str | bytes]:
+    tries: list[str | bytes] = [""]
+    if password:
+        # pypdf prepares str passwords itself (SASLprep for AES-256, UTF-8 or Latin-1 below);
+        # the raw UTF-8 bytes cover files whose creator skipped that step.
+        tries += [password, unicodedata.normalize("NFC", password), password.encode("utf-8")]
+    return tries
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """A short kind and a sentence a user can act on, for an exception raised while reading."""
+    name = type(exc).__name__
+    message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else name
+    lowered = message.lower()
+    if name == "FileNotDecryptedError":
+        return "password_required", "password required: the file is encrypted"
+    if name == "DependencyError" or "is required for" in lowered or "not available" in lowered:
+        return "unsupported", f"uses a feature this installation cannot decode ({message})"
+    if name == "LimitReachedError":
+        return "resource_limit", f"exceeds a safety limit of the PDF reader ({message})"
+    if name in ("PdfReadError", "PdfStreamError", "EmptyFileError", "ParseError"):
+        return "corrupt", f"the file is damaged or not a valid PDF ({message})"
+    if name == "RecursionError":
+        return "corrupt", "the file's structure loops back on itself (damaged PDF)"
+    if name == "MemoryError":
+        return "resource_limit", "reading it needed more memory than allowed"
+    return "corrupt", f"could not be read: {name}: {message}"
+
+
+def open_pdf(path: Path, password: str | None = None, *, name: str | None = None):
+    """A decrypted ``PdfReader``; raises ``DocumentError`` with the reason when that is impossible."""
+    from pypdf import PdfReader
+
+    name = name or path.name
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted:
+            for candidate in _passwords(password):
+                if reader.decrypt(candidate):
+                    break
+            else:
+                if password:
+                    raise PasswordRequired(name, "wrong password: the password given does not open this file")
+                raise PasswordRequired(name, "password required: the file is encrypted")
+        n_pages = len(reader.pages)
+    except DocumentError:
+        raise
+    except (Exception, RecursionError) as e:  # pypdf raises many types, some not its own
+        kind, reason = describe(e)
+        raise DocumentError(name, reason, kind=kind) from e
+    if n_pages == 0:
+        raise DocumentError(name, "the PDF has no pages", kind="no_text")
+    return reader
+
+
+def page_labels(reader, n_pages: int) -> list[str]:
+    try:
+        labels = list(reader.page_labels)
+    except (Exception, RecursionError):  # a broken label tree must not cost the document
+        labels = []
+    if len(labels) != n_pages:
+        labels = [str(i + 1) for i in range(n_pages)]
+    return labels
+
+
+def iter_pages(reader, name: str, *, max_pages: int | None = None) -> Iterator[Page]:
+    """Each page's cleaned text with its quality; a page that fails to extract ends the file."""
+    n_pages = len(reader.pages)
+    if max_pages is not None and n_pages > max_pages:
+        raise DocumentError(
+            name, f"has {n_pages} pages, more than the limit of {max_pages} (RAG_MAX_PAGES)", kind="resource_limit"
+        )
+    labels = page_labels(reader, n_pages)
+    for index in range(n_pages):
+        try:
+            raw = reader.pages[index].extract_text() or ""
+        except (Exception, RecursionError) as e:
+            kind, reason = describe(e)
+            raise DocumentError(name, f"page {index + 1}: {reason}", kind=kind) from e
+        text = clean_text(raw)
+        if not text:
+            yield Page(index=index, label=labels[index], text="", quality="empty")
+            continue
+        text, garbled = assess(text)
+        yield Page(index=index, label=labels[index], text=text, quality="garbled" if garbled else "ok")

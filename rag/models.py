@@ -1,0 +1,131 @@
+"""Frozen result types passed between the library's parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of extracted text; ``index`` is pypdf's 0-based page index."""
+
+    index: int
+    label: str
+    text: str
+    #: "ok", "empty" (no extractable text) or "garbled" (text layer looks like broken font encoding)
+    quality: str = "ok"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable piece of one document, tracked to the page(s) it came from."""
+
+    chunk_id: str
+    doc_id: str
+    file_name: str
+    position: int
+    page: int
+    page_end: int
+    page_label: str
+    text: str
+    n_tokens: int
+
+    def metadata(self) -> dict[str, str | int]:
+        """Flat metadata as stored in Chroma."""
+        return {
+            "doc_id": self.doc_id,
+            "file_name": self.file_name,
+            "position": self.position,
+            "page": self.page,
+            "page_end": self.page_end,
+            "page_label": self.page_label,
+            "n_tokens": self.n_tokens,
+        }
+
+    @classmethod
+    def from_record(cls, chunk_id: str, text: str, meta: dict) -> Chunk:
+        return cls(
+            chunk_id=chunk_id,
+            doc_id=str(meta["doc_id"]),
+            file_name=str(meta["file_name"]),
+            position=int(meta["position"]),
+            page=int(meta["page"]),
+            page_end=int(meta.get("page_end", meta["page"])),
+            page_label=str(meta.get("page_label", "")),
+            text=text,
+            n_tokens=int(meta.get("n_tokens", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with the score of every retriever that found it.
+
+    ``score`` is the score the final ranking used; the others are ``None`` when that
+    retriever did not run or did not return this chunk. Ranks are 1-based.
+    """
+
+    chunk: Chunk
+    score: float
+    dense_score: float | None = None
+    dense_rank: int | None = None
+    lexical_score: float | None = None
+    lexical_rank: int | None = None
+    rerank_score: float | None = None
+
+    def to_dict(self) -> dict:
+        c = self.chunk
+        return {
+            "chunk_id": c.chunk_id,
+            "doc_id": c.doc_id,
+            "file_name": c.file_name,
+            "page": c.page,
+            "page_end": c.page_end,
+            "page_label": c.page_label,
+            "position": c.position,
+            "score": self.score,
+            "dense_score": self.dense_score,
+            "dense_rank": self.dense_rank,
+            "lexical_score": self.lexical_score,
+            "lexical_rank": self.lexical_rank,
+            "rerank_score": self.rerank_score,
+            "text": c.text,
+        }
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A catalogue row: one document of one collection."""
+
+    collection: str
+    doc_id: str
+    file_name: str
+    sha256: str
+    pages: int
+    chunks: int
+    size_bytes: int
+    status: str
+    ingested_at: str
+    embedding_model: str
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file of an ingest batch."""
+
+    path: str
+    file_name: str
+    status: str  # "ingested", "replaced", "duplicate", "failed"
+    doc_id: str | None = None
+    pages: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    reason: str | None = None
+    error_kind: str | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+    replaced_doc_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("ingested", "replaced", "duplicate")

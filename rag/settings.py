@@ -1,0 +1,114 @@
+"""One settings object, read from environment variables with defaults (see README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from .errors import ConfigError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return default if value is None or value.strip() == "" else value.strip()
+
+
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    raw = _env(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError as e:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from e
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(name: str, default: float, minimum: float = 0.0) -> float:
+    raw = _env(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError as e:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from e
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = _env(name, "1" if default else "0").lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    collection: str
+    embedding_model: str
+    device: str
+    chunk_tokens: int
+    chunk_overlap: int
+    embed_batch_size: int
+    workers: int
+    page_timeout_s: float
+    file_timeout_s: float
+    worker_memory_mb: int
+    max_pages: int
+    garbled_pages: str
+    keep_originals: bool
+    ollama_host: str
+    llm_model: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        garbled = _env("RAG_GARBLED_PAGES", "skip").lower()
+        if garbled not in ("skip", "keep"):
+            raise ConfigError(f"RAG_GARBLED_PAGES must be 'skip' or 'keep', got {garbled!r}")
+        settings = cls(
+            data_dir=Path(_env("RAG_DATA_DIR", "data")).expanduser(),
+            collection=_env("RAG_COLLECTION", "documents"),
+            embedding_model=_env("RAG_EMBEDDING_MODEL", DEFAULT_MODEL),
+            device=_env("RAG_DEVICE", "cpu"),
+            chunk_tokens=_int("RAG_CHUNK_TOKENS", 200, minimum=16),
+            chunk_overlap=_int("RAG_CHUNK_OVERLAP", 32),
+            embed_batch_size=_int("RAG_EMBED_BATCH", 32, minimum=1),
+            workers=_int("RAG_WORKERS", min(2, os.cpu_count() or 1), minimum=1),
+            page_timeout_s=_float("RAG_PAGE_TIMEOUT", 5.0, minimum=0.1),
+            file_timeout_s=_float("RAG_FILE_TIMEOUT", 900.0, minimum=0.1),
+            worker_memory_mb=_int("RAG_WORKER_MEMORY_MB", 1536, minimum=64),
+            max_pages=_int("RAG_MAX_PAGES", 5000, minimum=1),
+            garbled_pages=garbled,
+            keep_originals=_bool("RAG_KEEP_ORIGINALS", True),
+            ollama_host=_env("OLLAMA_HOST", "http://localhost:11434"),
+            llm_model=_env("RAG_LLM_MODEL", "llama3.2"),
+        )
+        if settings.chunk_overlap >= settings.chunk_tokens:
+            raise ConfigError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_TOKENS")
+        return settings
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed (for tests and CLI flags)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ConfigError(f"unknown settings: {sorted(unknown)}")
+        return replace(self, **changes)
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite3"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"

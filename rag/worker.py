@@ -1,0 +1,262 @@
+"""PDF extraction in killable worker processes, bounded in time and memory.
+
+A hostile PDF can loop, recurse or allocate without end inside pypdf; only a separate process
+can be stopped from outside. Workers are reused across files and replaced when one is killed.
+Pages stream back one by one, so the caller can chunk and embed while parsing goes on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DocumentError, ExtractionTimeout, PasswordRequired, ResourceLimitError
+from .models import Page
+
+log = logging.getLogger(__name__)
+
+_POLL_S = 0.05
+_ERRORS = {"password_required": PasswordRequired, "timeout": ExtractionTimeout, "resource_limit": ResourceLimitError}
+
+
+@dataclass(frozen=True)
+class Opened:
+    """First event of a job: the file opened and has this many pages."""
+
+    n_pages: int
+
+
+@dataclass(frozen=True)
+class _Task:
+    job_id: int
+    path: str
+    name: str
+    password: str | None
+    max_pages: int
+
+
+def _limit_memory(memory_mb: int) -> None:
+    try:
+        import resource
+    except ImportError:  # not on Windows; the parent's RSS watch still applies
+        return
+    # Address space runs well above RSS (shared libraries, arenas); leave headroom so the
+    # parent's RSS limit is the one that normally triggers and this one only stops a runaway.
+    limit = (memory_mb + 1024) * 1024 * 1024
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ValueError, OSError) as e:
+        log.debug("could not set RLIMIT_AS: %s", e)
+
+
+def _worker_main(conn, memory_mb: int) -> None:
+    """Worker process loop: read a task, stream its pages back, repeat until told to stop."""
+    logging.disable(logging.CRITICAL)  # pypdf logs on every odd font; the parent reports what matters
+    _limit_memory(memory_mb)
+    from .loader import iter_pages, open_pdf
+
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        try:
+            reader = open_pdf(Path(task.path), task.password, name=task.name)
+            conn.send(("open", task.job_id, len(reader.pages)))
+            for page in iter_pages(reader, task.name, max_pages=task.max_pages):
+                conn.send(("page", task.job_id, page))
+            conn.send(("done", task.job_id, None))
+        except DocumentError as e:
+            conn.send(("error", task.job_id, (e.kind, e.reason)))
+        except MemoryError:
+            conn.send(("error", task.job_id, ("resource_limit", "reading it needed more memory than allowed")))
+        except (Exception, RecursionError) as e:  # anything else from a hostile file is that file's failure
+            conn.send(("error", task.job_id, ("corrupt", f"could not be read: {type(e).__name__}: {e}"[:300])))
+
+
+class Job:
+    """One file's extraction; iterate ``events()`` for an ``Opened`` then its ``Page``s."""
+
+    def __init__(self, task: _Task) -> None:
+        self.task = task
+        self._events: queue.Queue = queue.Queue()
+
+    def events(self) -> Iterator[Opened | Page]:
+        """Events as they arrive; raises ``DocumentError`` if extraction fails."""
+        while True:
+            kind, payload = self._events.get()
+            if kind == "open":
+                yield Opened(payload)
+            elif kind == "page":
+                yield payload
+            elif kind == "done":
+                return
+            else:
+                error_kind, reason = payload
+                raise _ERRORS.get(error_kind, DocumentError)(self.task.name, reason, kind=error_kind)
+
+    def _put(self, kind: str, payload: object) -> None:
+        self._events.put((kind, payload))
+
+
+class _Slot(threading.Thread):
+    """Owns one worker process and feeds it jobs from the pool's queue, enforcing the limits."""
+
+    def __init__(self, pool: ExtractionPool, index: int) -> None:
+        super().__init__(name=f"extract-{index}", daemon=True)
+        self.pool = pool
+        self.process: mp.process.BaseProcess | None = None
+        self.conn = None
+
+    def _start_process(self) -> None:
+        parent, child = self.pool._ctx.Pipe()
+        process = self.pool._ctx.Process(
+            target=_worker_main, args=(child, self.pool.memory_mb), name="rag-extract", daemon=True
+        )
+        process.start()
+        child.close()
+        self.process, self.conn = process, parent
+
+    def _kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.join(timeout=5)
+        if self.conn is not None:
+            self.conn.close()
+        self.process, self.conn = None, None
+
+    def run(self) -> None:
+        while True:
+            job = self.pool._jobs.get()
+            if job is None:
+                self._stop()
+                return
+            try:
+                self._run_job(job)
+            except (OSError, EOFError, ValueError) as e:
+                self._kill()
+                job._put("error", ("corrupt", f"the PDF reader process failed ({type(e).__name__}: {e})"))
+
+    def _stop(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.send(None)
+            except (OSError, ValueError):
+                pass
+        if self.process is not None:
+            self.process.join(timeout=2)
+        self._kill()
+
+    def _rss_mb(self) -> float:
+        import psutil
+
+        try:
+            return psutil.Process(self.process.pid).memory_info().rss / 2**20
+        except (psutil.Error, AttributeError):
+            return 0.0
+
+    def _run_job(self, job: Job) -> None:
+        if self.process is None or not self.process.is_alive():
+            self._kill()
+            self._start_process()
+        self.conn.send(job.task)
+        started = last = time.monotonic()
+        checks = itertools.count()
+        while True:
+            if self.conn.poll(_POLL_S):
+                try:
+                    kind, job_id, payload = self.conn.recv()
+                except EOFError:
+                    code = self.process.exitcode if self.process else None
+                    self._kill()
+                    job._put("error", ("corrupt", f"the PDF reader crashed on this file (exit code {code})"))
+                    return
+                last = time.monotonic()
+                job._put(kind, payload)
+                if kind in ("done", "error"):
+                    return
+                continue
+            now = time.monotonic()
+            reason = None
+            if now - last > self.pool.page_timeout_s:
+                reason = (
+                    "timeout",
+                    f"extraction stalled for over {self.pool.page_timeout_s:g} s on one page and was stopped",
+                )
+            elif now - started > self.pool.file_timeout_s:
+                reason = ("timeout", f"extraction took over {self.pool.file_timeout_s:g} s and was stopped")
+            elif next(checks) % 4 == 0 and self._rss_mb() > self.pool.memory_mb:
+                reason = (
+                    "resource_limit",
+                    f"reading it needed over {self.pool.memory_mb} MB of memory and was stopped",
+                )
+            elif not self.process.is_alive():
+                reason = ("corrupt", f"the PDF reader crashed on this file (exit code {self.process.exitcode})")
+            if reason:
+                log.warning("%s: %s", job.task.name, reason[1])
+                self._kill()
+                job._put("error", reason)
+                return
+
+
+class ExtractionPool:
+    """A few worker processes extracting PDFs in parallel, each bounded in time and memory."""
+
+    def __init__(
+        self,
+        workers: int = 2,
+        *,
+        page_timeout_s: float = 5.0,
+        file_timeout_s: float = 900.0,
+        memory_mb: int = 1536,
+        max_pages: int = 5000,
+    ) -> None:
+        self.page_timeout_s = page_timeout_s
+        self.file_timeout_s = file_timeout_s
+        self.memory_mb = memory_mb
+        self.max_pages = max_pages
+        # spawn: forking a process that holds torch threads and Chroma handles is unsafe.
+        self._ctx = mp.get_context("spawn")
+        self._jobs: queue.Queue = queue.Queue()
+        self._ids = itertools.count()
+        self._slots = [_Slot(self, i) for i in range(max(1, workers))]
+        for slot in self._slots:
+            slot.start()
+
+    @classmethod
+    def from_settings(cls, settings) -> ExtractionPool:
+        return cls(
+            settings.workers,
+            page_timeout_s=settings.page_timeout_s,
+            file_timeout_s=settings.file_timeout_s,
+            memory_mb=settings.worker_memory_mb,
+            max_pages=settings.max_pages,
+        )
+
+    def submit(self, path: Path, name: str | None = None, password: str | None = None) -> Job:
+        task = _Task(next(self._ids), str(os.fspath(path)), name or Path(path).name, password, self.max_pages)
+        job = Job(task)
+        self._jobs.put(job)
+        return job
+
+    def close(self) -> None:
+        for _ in self._slots:
+            self._jobs.put(None)
+        for slot in self._slots:
+            slot.join(timeout=10)
+
+    def __enter__(self) -> ExtractionPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,169 @@
+"""Chat history in SQLite: persistence across objects, listing, deletion, export, threads."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from rag.errors import NotFoundError
+from rag.history import ChatHistory
+
+SOURCES = [
+    {
+        "n": 1,
+        "file_name": "manual.pdf",
+        "page": 2,
+        "page_end": 2,
+        "chunk_id": "c1",
+        "cited": True,
+        "text": "...",
+    },
+    {
+        "n": 2,
+        "file_name": "policy.pdf",
+        "page": 0,
+        "page_end": 1,
+        "chunk_id": "c2",
+        "cited": False,
+        "text": ".",
+    },
+]
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "history.sqlite3"
+
+
+def _conversation(history: ChatHistory, collection: str = "documents") -> str:
+    chat_id = history.create_chat(collection)
+    history.append_message(chat_id, "user", "How long is the X200 warranty?")
+    history.append_message(
+        chat_id,
+        "assistant",
+        "Two years [1].",
+        sources=SOURCES,
+        standalone_query="How long is the X200 warranty?",
+        mode="answer",
+    )
+    history.append_message(chat_id, "user", "And claims?")
+    history.append_message(
+        chat_id,
+        "assistant",
+        "",
+        sources=SOURCES[1:],
+        standalone_query="What do X200 warranty claims need?",
+        mode="search_only",
+    )
+    return chat_id
+
+
+def test_reopen_from_a_new_object_on_the_same_file(path: Path) -> None:
+    chat_id = _conversation(ChatHistory(path))
+    record = ChatHistory(path).get_chat(chat_id)
+    assert record.summary.title == "How long is the X200 warranty?"  # the first question
+    assert [(m.role, m.content) for m in record.messages] == [
+        ("user", "How long is the X200 warranty?"),
+        ("assistant", "Two years [1]."),
+        ("user", "And claims?"),
+        ("assistant", ""),
+    ]
+    answer = record.messages[1]
+    assert list(answer.sources) == SOURCES
+    assert answer.standalone_query == "How long is the X200 warranty?"
+    assert answer.mode == "answer"
+    assert record.messages[3].mode == "search_only"
+    assert record.messages[0].sources == () and record.messages[0].mode is None
+
+
+def test_list_is_per_collection_and_newest_first(path: Path) -> None:
+    history = ChatHistory(path)
+    first = history.create_chat("documents", title="First")
+    second = history.create_chat("documents", title="Second")
+    other = history.create_chat("papers", title="Other")
+    assert [c.id for c in history.list_chats("documents")] == [second, first]
+    history.append_message(first, "user", "bump")
+    chats = history.list_chats("documents")
+    assert [c.id for c in chats] == [first, second]
+    assert chats[0].title == "First"  # an explicit title is not replaced by the question
+    assert chats[0].updated_at > chats[0].created_at
+    assert [c.id for c in history.list_chats("papers")] == [other]
+    assert history.list_chats("nothing") == []
+
+
+def test_delete_removes_chat_and_messages(path: Path) -> None:
+    history = ChatHistory(path)
+    chat_id = _conversation(history)
+    keep = _conversation(history)
+    history.delete_chat(chat_id)
+    assert [c.id for c in history.list_chats("documents")] == [keep]
+    with pytest.raises(NotFoundError):
+        history.get_chat(chat_id)
+    with pytest.raises(NotFoundError):
+        history.delete_chat(chat_id)
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM messages WHERE chat_id = ?", (chat_id,)).fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM messages WHERE chat_id = ?", (keep,)).fetchone()[0] == 4
+
+
+def test_markdown_export_lists_sources_under_each_answer(path: Path) -> None:
+    history = ChatHistory(path)
+    chat_id = _conversation(history)
+    markdown = history.export_markdown(chat_id)
+    first_answer = markdown.index("Two years [1].")
+    second_question = markdown.index("And claims?")
+    assert markdown.startswith("# How long is the X200 warranty?\n")
+    assert first_answer < markdown.index("- [1] manual.pdf, p. 3") < second_question
+    assert first_answer < markdown.index("- [2] policy.pdf, pp. 1–2") < second_question
+    assert markdown.count("- [2] policy.pdf, pp. 1–2") == 2  # listed again under the second answer
+    assert "Searched for: What do X200 warranty claims need?" in markdown  # rewritten follow-up shown
+    assert "Searched for: How long" not in markdown  # unchanged query not repeated
+    assert "best passages below" in markdown[second_question:]
+
+
+def test_wal_mode(path: Path) -> None:
+    ChatHistory(path)
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_bad_input_is_rejected(path: Path) -> None:
+    history = ChatHistory(path)
+    with pytest.raises(NotFoundError):
+        history.append_message("missing", "user", "hello")
+    chat_id = history.create_chat("documents")
+    with pytest.raises(ValueError, match="role"):
+        history.append_message(chat_id, "system", "hello")
+    with pytest.raises(NotFoundError):
+        history.rename_chat("missing", "x")
+    history.rename_chat(chat_id, "Warranty questions")
+    assert history.get_chat(chat_id).summary.title == "Warranty questions"
+
+
+def test_concurrent_sessions_in_threads(path: Path) -> None:
+    history = ChatHistory(path)
+    chat_ids = [history.create_chat("documents") for _ in range(2)]
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(10):
+                history.append_message(chat_ids[n % 2], "user", f"thread {n} message {i}")
+                history.list_chats("documents")
+        except BaseException as e:  # noqa: BLE001 - reported to the main thread below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    counts = [len(history.get_chat(c).messages) for c in chat_ids]
+    assert counts == [20, 20]
+    ordered = [m.content for m in history.get_chat(chat_ids[0]).messages if m.content.startswith("thread 0")]
+    assert ordered == [f"thread 0 message {i}" for i in range(10)]
