@@ -37,6 +37,7 @@ _CURRENT = "CURRENT"
 _MANIFEST = "manifest.json"
 _TMP_PREFIX = ".tmp-"
 _GEN_PREFIX = "gen-"
+_TOKENIZE_BATCH = 2048
 
 
 class LexicalHit(NamedTuple):
@@ -256,9 +257,14 @@ class LexicalIndex:
         for chunk_id, doc_id, text in records:
             by_id[chunk_id] = (doc_id, text)
         chunk_ids = list(by_id)
-        tokens_str = self.tokenizer.tokenize_many([text for _, text in by_id.values()])
+        texts = [text for _, text in by_id.values()]
         vocab: dict[str, int] = {}
-        tokens = [_ids(toks, vocab) for toks in tokens_str]
+        tokens: list[np.ndarray] = []
+        # In batches, so the token strings of only one batch are alive at a time (memory at 100k chunks).
+        for start in range(0, len(texts), _TOKENIZE_BATCH):
+            batch = self.tokenizer.tokenize_many(texts[start : start + _TOKENIZE_BATCH])
+            tokens.extend(_ids(toks, vocab) for toks in batch)
+        del texts
         built = _build(chunk_ids, [doc_id for doc_id, _ in by_id.values()], tokens, list(vocab))
         with self._write_lock:
             self._commit(built)

@@ -165,8 +165,13 @@ class Library:
 
     # -- search ------------------------------------------------------------------------------
 
-    def search(self, query: str, collection: str | None = None, k: int = 5) -> list[Hit]:
-        """Dense search over the ready documents of a collection."""
+    def search(self, query: str, collection: str | None = None, k: int = 5, *, mode: str = "dense") -> list[Hit]:
+        """The best chunks for a query among the ready documents of a collection.
+
+        ``mode`` is "dense" for now; "lexical" and "hybrid" arrive with the BM25 index.
+        """
+        if mode != "dense":
+            raise RagError(f"search mode {mode!r} is not available yet")
         name = collection or self.settings.collection
         if not query.strip():
             raise RagError("the query is empty")

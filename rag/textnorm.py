@@ -18,9 +18,7 @@ _CJK_CHARS = (
     "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff"
     "\ua960-\ua97f\uac00-\ud7af\ud7b0-\ud7ff\uf900-\ufaff"
 )
-_CJK_RUN = re.compile(f"[{_CJK_CHARS}]+")
-# Letters and digits of every other script; "_" and punctuation separate tokens.
-_OTHER_RUN = re.compile(f"[^\\W_{_CJK_CHARS}]+")
+# A CJK run, or a run of letters/digits of any other script; "_" and punctuation separate tokens.
 _TOKEN = re.compile(f"(?P<cjk>[{_CJK_CHARS}]+)|(?P<other>[^\\W_{_CJK_CHARS}]+)")
 _WORD = re.compile(r"[^\W_]+")
 
