@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from .embedder import Embedder
 from .models import Chunk, Page
 
-# Sentence ends: Latin/Korean full stops and question/exclamation marks, CJK full stops;
-# the look-behind keeps "e.g." and "3.5" together often enough, and Korean "다." ends cleanly.
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+|(?<=[다요죠음함됨임])\.\s*(?=\S)")
+# Sentence ends: full stops, question and exclamation marks (Latin, Korean "다. ", CJK) followed
+# by white space; requiring the space keeps "3.5", "e.g.x" and footnote marks ("다.3)") whole.
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+")
 _MIN_TOKENS = 40  # a page shorter than this joins the next chunk rather than stand alone
 
 

@@ -91,13 +91,14 @@ def fuse_hits(
         if chunk is None:
             log.warning("lexical hit %s has no chunk in the store; skipped", chunk_id)
             continue
+        dense_score = None
+        if d_hit is not None:
+            dense_score = d_hit.dense_score if d_hit.dense_score is not None else d_hit.score
         out.append(
             Hit(
                 chunk=chunk,
                 score=score,
-                dense_score=None if d_hit is None else (
-                    d_hit.dense_score if d_hit.dense_score is not None else d_hit.score
-                ),
+                dense_score=dense_score,
                 dense_rank=d_rank,
                 lexical_score=l_score,
                 lexical_rank=l_rank,

@@ -93,13 +93,30 @@ def _tie_rank(chunk_ids: Sequence[str]) -> np.ndarray:
     return rank
 
 
+class _AsLists(Sequence[list[int]]):
+    """Token-id arrays shown to bm25s as lists, converted one chunk at a time."""
+
+    def __init__(self, arrays: Sequence[np.ndarray]) -> None:
+        self._arrays = arrays
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    def __getitem__(self, i: int) -> list[int]:  # type: ignore[override]
+        return self._arrays[i].tolist()
+
+
 def _fit_bm25(tokens: Sequence[np.ndarray], terms: Sequence[str]) -> bm25s.BM25 | None:
     if not terms:
         return None
     model = bm25s.BM25(**BM25_PARAMS)
-    # Token ids are already dense 0..n-1, which is what bm25s's (ids, vocab) input requires.
-    vocab = {t: i for i, t in enumerate(terms)}
-    model.index(([a.tolist() for a in tokens], vocab), create_empty_token=False, show_progress=False)
+    # What BM25.index((ids, vocab)) does, minus its copy of the corpus as Python int lists, which
+    # at 100k chunks costs more memory than the index (ids are already dense 0..n-1, as required).
+    model.scores = model.build_index_from_ids(
+        unique_token_ids=list(range(len(terms))), corpus_token_ids=_AsLists(tokens), show_progress=False
+    )
+    model.vocab_dict = {t: i for i, t in enumerate(terms)}
+    model.unique_token_ids_set = set(model.vocab_dict.values())
     return model
 
 
@@ -129,13 +146,20 @@ def _build(
 
 
 class LexicalIndex:
-    """BM25 over one collection's chunks; ``directory=None`` keeps it in memory only."""
+    """BM25 over one collection's chunks; ``directory=None`` keeps it in memory only.
+
+    ``state.needs_rebuild`` (set by ``open`` on a missing/corrupt/other-tokenizer index) stays set
+    through ``add``/``remove`` until ``rebuild`` runs: an index that lost documents is not whole again
+    just because new ones arrived.
+    """
 
     def __init__(self, directory: Path | str | None = None, tokenizer: Tokenizer | str | None = None) -> None:
         self.directory = Path(directory) if directory is not None else None
-        self.tokenizer = get_tokenizer() if tokenizer is None else (
-            get_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
-        )
+        if tokenizer is None:
+            tokenizer = get_tokenizer()
+        elif isinstance(tokenizer, str):
+            tokenizer = get_tokenizer(tokenizer)
+        self.tokenizer: Tokenizer = tokenizer
         self._snap = _Snapshot.empty()
         self._write_lock = threading.Lock()
         self._needs_rebuild = False
@@ -226,7 +250,8 @@ class LexicalIndex:
     def apply(self, add: Sequence[Chunk] = (), remove: Iterable[str] = ()) -> int:
         """Remove documents and add chunks in one re-index and one atomic write; returns chunks removed."""
         drop_docs = set(remove)
-        new = [(c.chunk_id, c.doc_id, c.text) for c in add]
+        latest = {c.chunk_id: c for c in add}  # a chunk_id twice in one batch: the last wins, as in rebuild
+        new = [(c.chunk_id, c.doc_id, c.text) for c in latest.values()]
         new_tokens = self.tokenizer.tokenize_many([text for _, _, text in new]) if new else []
         with self._write_lock:
             snap = self._snap
@@ -388,7 +413,8 @@ def _read(root: Path, tokenizer: str) -> _Snapshot:
         if manifest.get("format") != FORMAT_VERSION:
             raise IndexCorrupt(f"unsupported lexical index format {manifest.get('format')!r}")
         if manifest.get("tokenizer") != tokenizer:
-            raise IndexCorrupt(f"index was built with tokenizer {manifest.get('tokenizer')!r}, not {tokenizer!r}")
+            built_with = manifest.get("tokenizer")
+            raise IndexCorrupt(f"index was built with tokenizer {built_with!r}, not {tokenizer!r}")
         if manifest.get("bm25") != dict(BM25_PARAMS):
             raise IndexCorrupt(f"index was built with BM25 parameters {manifest.get('bm25')!r}")
         for rel, digest in manifest["files"].items():

@@ -67,10 +67,17 @@ def describe(exc: BaseException) -> tuple[str, str]:
     return "corrupt", f"could not be read: {name}: {message}"
 
 
+# pypdf's default of 100,000 elements per array rejects real SEC filings; the worker process
+# that runs this code is already bounded in time and memory, which is the protection that counts.
+_ARRAY_LIMIT = 20_000_000
+
+
 def open_pdf(path: Path, password: str | None = None, *, name: str | None = None):
     """A decrypted ``PdfReader``; raises ``DocumentError`` with the reason when that is impossible."""
-    from pypdf import PdfReader
+    from pypdf import PdfReader, get_configuration, overwrite_configuration
 
+    if get_configuration().array_maximum_element_count < _ARRAY_LIMIT:
+        overwrite_configuration(array_maximum_element_count=_ARRAY_LIMIT)
     name = name or path.name
     try:
         reader = PdfReader(path)

@@ -169,7 +169,9 @@ _FACTORIES: dict[str, Callable[[], Tokenizer]] = {
     "kiwi": KiwiTokenizer,
 }
 
-#: Chosen by bench/tokenizers_ko.py; see the comment at the top of that script for the figures.
+# Measured in bench/tokenizers_ko.py (figures in its docstring): on Korean QA, bigrams beat
+# whitespace words by far (doc R@1 0.93 vs 0.56) and tie kiwi's morphemes, while needing no model,
+# tokenising ~8x faster and doing better on English; S-stemming gave no significant English gain.
 DEFAULT_TOKENIZER = "bigram"
 
 

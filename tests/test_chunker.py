@@ -1,0 +1,76 @@
+import pytest
+
+from rag.chunker import Chunker, chunk_pages
+from rag.loader import iter_pages, open_pdf
+from rag.models import Page
+from tests.conftest import shared_path
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [
+        ("financebench", "JOHNSON_JOHNSON_2023Q2_EARNINGS.pdf"),
+        ("korean", "oblivoir_simple_guide_30p.pdf"),
+        ("general", "rag_survey_gao2023_arxiv2312.10997.pdf"),
+    ],
+)
+def test_no_chunk_exceeds_the_model_window_and_pages_are_tracked(embedder, folder, name):
+    pdf = shared_path("pdfs", folder, name)
+    pages = list(iter_pages(open_pdf(pdf), name))
+    chunks = chunk_pages(pages, embedder, "doc", name, max_tokens=250, overlap=32)
+    assert chunks
+    exact = embedder.count_tokens([c.text for c in chunks])
+    assert max(exact) <= embedder.max_tokens
+    assert [c.n_tokens for c in chunks] == exact
+    by_index = {p.index: " ".join(p.text.split()) for p in pages}
+    for chunk in chunks:
+        assert chunk.page <= chunk.page_end
+        if chunk.page == chunk.page_end:
+            # Every word of a one-page chunk comes from the page it claims.
+            assert " ".join(chunk.text.split()) in by_index[chunk.page]
+    assert [c.position for c in chunks] == list(range(len(chunks)))
+    assert len({c.chunk_id for c in chunks}) == len(chunks)
+
+
+def test_sentences_are_not_cut_and_overlap_is_carried(embedder):
+    sentences = [f"Sentence number {i} talks about topic {i} in some detail for the reader." for i in range(60)]
+    page = Page(0, "1", " ".join(sentences))
+    chunks = chunk_pages([page], embedder, "d", "f.pdf", max_tokens=64, overlap=20)
+    assert len(chunks) > 5
+    for chunk in chunks:
+        assert chunk.text.startswith("Sentence number") and chunk.text.endswith("reader.")
+    # The last sentence of one chunk opens the next one.
+    for a, b in zip(chunks, chunks[1:]):
+        assert a.text.split(". ")[-1].rstrip(".") in b.text
+
+
+def test_korean_sentences_split_at_sentence_ends(embedder):
+    text = "고용노동부는 청년 일자리 창출을 지원합니다. 예산은 6,576억 원입니다. " * 30
+    chunks = chunk_pages([Page(0, "1", text)], embedder, "d", "ko.pdf", max_tokens=80, overlap=0)
+    assert len(chunks) > 3
+    assert all(c.text.endswith(".") for c in chunks)
+    assert max(embedder.count_tokens([c.text for c in chunks])) <= 80
+
+
+def test_text_without_boundaries_is_cut_at_token_boundaries(embedder):
+    blob = "x" * 5000 + " " + "가" * 3000
+    chunks = chunk_pages([Page(0, "1", blob)], embedder, "d", "f.pdf", max_tokens=100, overlap=10)
+    assert max(embedder.count_tokens([c.text for c in chunks])) <= 100
+    assert sum(c.text.count("x") for c in chunks) >= 5000
+
+
+def test_chunks_stop_at_page_ends_but_a_short_page_joins_the_next(embedder):
+    long_page = Page(0, "i", "The first page explains the method in detail. " * 20)
+    short_page = Page(1, "ii", "Short note.")
+    next_page = Page(2, "iii", "The third page reports the results. " * 10)
+    chunker = Chunker(embedder, "d", "f.pdf", max_tokens=200, overlap=16)
+    chunks = chunker.add_page(long_page)
+    assert chunks and all(c.page == c.page_end == 0 for c in chunks)
+    assert chunker.add_page(short_page) == []  # too short to stand alone: waits for the next page
+    chunks = chunker.add_page(next_page) + chunker.finish()
+    assert chunks[0].page == 1 and chunks[0].page_end == 2 and chunks[0].page_label == "ii"
+    assert chunks[0].text.startswith("Short note.")
+
+
+def test_empty_pages_make_no_chunks(embedder):
+    assert chunk_pages([Page(0, "1", "", "empty"), Page(1, "2", "  ")], embedder, "d", "f.pdf") == []

@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+
+from rag.embedder import SentenceTransformerEmbedder, canonical_name, prefixes_for
+from rag.errors import ConfigError
+
+
+def test_default_model_is_offline_normalised_and_knows_its_window(embedder):
+    assert embedder.name == "sentence-transformers/all-MiniLM-L6-v2"
+    assert embedder.dim == 384
+    assert embedder.max_tokens == 254  # 256 word pieces less [CLS] and [SEP]
+    vectors = embedder.embed_documents(["Revenue grew by 7%.", "The cat sat on the mat."])
+    assert vectors.shape == (2, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_query_is_closer_to_the_relevant_passage(embedder):
+    q = embedder.embed_query("How much did revenue increase?")
+    docs = embedder.embed_documents(["Total revenue increased 7% to $66.6 billion.", "The cat sat on the mat."])
+    assert float(docs[0] @ q) > float(docs[1] @ q) + 0.2
+
+
+def test_token_counts_match_the_model_tokenizer(embedder):
+    assert embedder.count_tokens(["hello world", ""]) == [2, 0]
+    offsets = embedder.token_offsets("hello world")
+    assert offsets == [(0, 5), (6, 11)]
+
+
+def test_names_and_prefixes():
+    assert canonical_name("all-MiniLM-L6-v2") == canonical_name("sentence-transformers/all-MiniLM-L6-v2")
+    assert prefixes_for("intfloat/multilingual-e5-small") == ("query: ", "passage: ")
+    assert prefixes_for("sentence-transformers/all-MiniLM-L6-v2") == ("", "")
+
+
+def test_a_model_that_is_not_installed_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache: nothing to load offline
+    with pytest.raises(ConfigError, match="not available on this machine"):
+        SentenceTransformerEmbedder("example-org/no-such-model")

@@ -1,0 +1,142 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rag.embedder import Embedder
+from rag.errors import ModelMismatchError, NotFoundError
+from rag.library import Library
+from tests.conftest import ROOT, shared_path
+
+ATTENTION = ("pdfs", "general", "attention_vaswani2017_arxiv1706.03762.pdf")
+DPR = ("pdfs", "general", "dpr_karpukhin2020_arxiv2004.04906.pdf")
+
+
+def _chunk_count(lib: Library, collection: str = "documents") -> int:
+    return lib.open_collection(collection).count()
+
+
+def test_ingest_search_and_page_numbers(library):
+    pdf = shared_path(*ATTENTION)
+    [result] = library.ingest([pdf])
+    assert result.status == "ingested" and result.pages == 15 and result.chunks > 20
+    assert result.doc_id == __import__("hashlib").sha256(pdf.read_bytes()).hexdigest()
+    hits = library.search("What BLEU score does the big Transformer reach on WMT 2014 English-to-German?", k=5)
+    assert hits and all(h.chunk.file_name == pdf.name for h in hits)
+    assert any("28.4" in h.chunk.text for h in hits)
+    assert [h.dense_rank for h in hits] == list(range(1, len(hits) + 1))
+    assert hits[0].score >= hits[-1].score
+    [doc] = library.documents("documents")
+    assert (doc.pages, doc.chunks, doc.status) == (15, result.chunks, "ready")
+    assert _chunk_count(library) == result.chunks
+    assert library.original_path(result.doc_id).read_bytes() == pdf.read_bytes()
+
+
+def test_same_bytes_again_are_a_duplicate_no_op(library, tmp_path):
+    pdf = shared_path(*ATTENTION)
+    first = library.ingest([pdf])[0]
+    copy = tmp_path / "another-name.pdf"
+    shutil.copy(pdf, copy)
+    again = library.ingest([pdf, copy])
+    assert [r.status for r in again] == ["duplicate", "duplicate"]
+    assert "already in the collection" in again[0].reason
+    assert _chunk_count(library) == first.chunks
+    assert len(library.documents("documents")) == 1
+
+
+def test_same_name_new_bytes_replaces_unless_keep_both(library, tmp_path):
+    v1 = tmp_path / "v1" / "paper.pdf"
+    v2 = tmp_path / "v2" / "paper.pdf"
+    for src, dest in ((ATTENTION, v1), (DPR, v2)):
+        dest.parent.mkdir()
+        shutil.copy(shared_path(*src), dest)
+    old = library.ingest([v1])[0]
+    new = library.ingest([v2])[0]
+    assert new.status == "replaced" and new.replaced_doc_id == old.doc_id
+    [doc] = library.documents("documents")
+    assert doc.doc_id == new.doc_id
+    assert _chunk_count(library) == new.chunks
+    assert library.original_path(old.doc_id) is None
+
+    v1_again = library.ingest([v1], keep_both=True)[0]
+    assert v1_again.status == "ingested"
+    assert {d.doc_id for d in library.documents("documents")} == {new.doc_id, old.doc_id}
+    assert _chunk_count(library) == new.chunks + v1_again.chunks
+
+
+def test_delete_by_name_and_by_id_prefix(library):
+    a, b = library.ingest([shared_path(*ATTENTION), shared_path(*DPR)])
+    library.delete_document("documents", a.file_name)
+    library.delete_document("documents", b.doc_id[:10])
+    assert library.documents("documents") == []
+    assert _chunk_count(library) == 0
+    with pytest.raises(NotFoundError):
+        library.delete_document("documents", "nothing-like-this")
+
+
+class _OtherModel(Embedder):
+    """The real model under another name and a wider vector: what a different model looks like."""
+
+    def __init__(self, real: Embedder) -> None:
+        self.real = real
+        self.name, self.dim, self.max_tokens = "example/other-model", real.dim * 2, real.max_tokens
+
+    def count_tokens(self, texts):
+        return self.real.count_tokens(texts)
+
+    def token_offsets(self, text):
+        return self.real.token_offsets(text)
+
+    def embed_documents(self, texts):
+        v = self.real.embed_documents(texts)
+        return np.hstack([v, v]) / np.sqrt(2)
+
+    def embed_query(self, text):
+        v = self.real.embed_query(text)
+        return np.concatenate([v, v]) / np.sqrt(2)
+
+
+def test_a_collection_refuses_another_embedding_model(library, settings, embedder):
+    library.ingest([shared_path(*ATTENTION)])
+    other = Library(settings, embedder=_OtherModel(embedder))
+    with pytest.raises(ModelMismatchError, match="all-MiniLM-L6-v2") as info:
+        other.search("attention", "documents")
+    assert "example/other-model" in str(info.value)
+    with pytest.raises(ModelMismatchError):
+        other.ingest([shared_path(*DPR)], "documents")
+    # The other model gets its own collection instead.
+    [result] = other.ingest([shared_path(*DPR)], "wide-vectors")
+    assert result.status == "ingested"
+    assert other.search("dense passage retrieval", "wide-vectors", k=1)[0].chunk.file_name.startswith("dpr")
+    other.close()
+
+
+def test_a_second_process_sees_what_the_first_wrote(library, settings):
+    [result] = library.ingest([shared_path(*ATTENTION)], "papers")
+    env = {**os.environ, "RAG_DATA_DIR": str(settings.data_dir), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-m", "rag", "list", "--json"], env=env, capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    [collection] = json.loads(out.stdout)
+    assert collection["name"] == "papers" and collection["chunks"] == result.chunks
+    assert [(d["doc_id"], d["chunks"]) for d in collection["documents"]] == [(result.doc_id, result.chunks)]
+    out = subprocess.run(
+        [sys.executable, "-m", "rag", "search", "scaled dot-product attention", "--collection", "papers", "-k", "3",
+         "--json"],
+        env=env, capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    hits = json.loads(out.stdout)
+    assert len(hits) == 3
+    assert {"doc_id", "file_name", "page", "chunk_id", "score", "dense_score", "text"} <= set(hits[0])
+    assert hits[0]["doc_id"] == result.doc_id and 0 <= hits[0]["page"] < 15
+
+
+def test_delete_collection_removes_everything(library):
+    library.ingest([shared_path(*ATTENTION)], "temp-collection")
+    library.delete_collection("temp-collection")
+    assert "temp-collection" not in [c.name for c in library.collections()]
+    assert library.documents("temp-collection") == []

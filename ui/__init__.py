@@ -1,0 +1,1 @@
+"""Streamlit-specific helpers shared by the pages: cached resources and rendering."""

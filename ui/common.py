@@ -1,0 +1,88 @@
+"""Pieces every page uses: start-up, the collection picker, the status line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from rag.errors import RagError
+from rag.library import Library
+from rag.settings import Settings
+from rag.ui_state import escape_markdown
+from ui import resources
+
+COLLECTION_KEY = "collection"  # survives page switches (widget keys are dropped with their page)
+
+
+@dataclass(frozen=True)
+class Ollama:
+    host: str
+    reachable: bool
+    models: list[str]
+    error: str | None
+
+
+def boot() -> tuple[Settings, Library]:
+    """Settings and the shared Library, or a clear error and a stopped page."""
+    try:
+        settings = resources.settings()
+        return settings, resources.library(settings)
+    except RagError as e:
+        st.error(f"The app cannot start: {e}")
+        st.stop()
+        raise  # unreachable: st.stop() ends the run
+
+
+def collection_picker(library: Library, settings: Settings) -> str:
+    """Sidebar selectbox of collections; the choice is shared by all pages."""
+    current = st.session_state.get(COLLECTION_KEY) or settings.collection
+    try:
+        names = sorted({c.name for c in library.collections()} | {current})
+    except RagError as e:
+        st.sidebar.error(f"Cannot list collections: {e}")
+        names = [current]
+
+    def picked() -> None:
+        st.session_state[COLLECTION_KEY] = st.session_state["collection_picker"]
+
+    st.session_state[COLLECTION_KEY] = current
+    st.session_state["collection_picker"] = current
+    st.sidebar.selectbox(
+        "Collection",
+        names,
+        key="collection_picker",
+        on_change=picked,
+        help="A collection is a separate set of documents. Manage collections on the Documents page.",
+    )
+    return current
+
+
+def ollama_status(host: str) -> Ollama:
+    reachable, models, error = resources.ollama_models(host)
+    return Ollama(host, reachable, models, error)
+
+
+def status_line(library: Library, settings: Settings, collection: str, ollama: Ollama, model: str | None) -> None:
+    """The sidebar's status: LLM reachable or search-only, embedding model, what the collection holds."""
+    if not ollama.reachable:
+        st.sidebar.error(
+            f"**Ollama not reachable** at `{ollama.host}`: search-only mode (best passages, no generated "
+            "answers). Start Ollama (`ollama serve`) or set OLLAMA_HOST.",
+            icon="🔴",
+        )
+    elif not ollama.models:
+        st.sidebar.warning("**Ollama is running but has no models**: search-only until you pull one.", icon="🟠")
+    else:
+        st.sidebar.success(f"**Ollama ready** · model `{model}`", icon="🟢")
+    try:
+        docs = library.documents(collection)
+        chunks = sum(d.chunks for d in docs)
+        holds = f"{len(docs)} document{'s' if len(docs) != 1 else ''} · {chunks:,} chunks"
+    except RagError as e:
+        holds = f"unavailable ({e})"
+    st.sidebar.caption(
+        f"Embedding model: {escape_markdown(library.embedder.name)}  \n"
+        f"Collection {escape_markdown(collection)}: {holds}  \n"
+        f"Data folder: {escape_markdown(str(settings.data_dir))}"
+    )
