@@ -242,13 +242,9 @@ def paired(new: Sequence[int | None], old: Sequence[int | None], rounds: int = 1
     diff = [(1 / a if a else 0.0) - (1 / b if b else 0.0) for a, b in zip(new, old)]
     mean = sum(diff) / len(diff)
     rng = random.Random(0)
-    at_least = sum(
-        sum(d if rng.random() < 0.5 else -d for d in diff) / len(diff) >= mean for _ in range(rounds)
-    )
+    at_least = sum(sum(d if rng.random() < 0.5 else -d for d in diff) / len(diff) >= mean for _ in range(rounds))
     better, worse = sum(d > 0 for d in diff), sum(d < 0 for d in diff)
-    return (
-        f"{better} / {worse} / {len(diff) - better - worse}, mean dRR {mean:+.3f}, p={at_least / rounds:.3f}"
-    )
+    return f"{better} / {worse} / {len(diff) - better - worse}, mean dRR {mean:+.3f}, p={at_least / rounds:.3f}"
 
 
 def time_scale(n_chunks: int, tokenizer: Tokenizer, corpus: str) -> None:

@@ -95,9 +95,7 @@ class Answer:
 
     def sources(self) -> list[dict]:
         """JSON-ready numbered sources, as stored in the chat history."""
-        return [
-            {"n": n, "cited": n in self.cited, **hit.to_dict()} for n, hit in enumerate(self.hits, start=1)
-        ]
+        return [{"n": n, "cited": n in self.cited, **hit.to_dict()} for n, hit in enumerate(self.hits, start=1)]
 
 
 def relevance(hit: Hit) -> float:
@@ -262,9 +260,7 @@ class ChatSession:
             hits = tuple(self.retrieve(standalone, cfg.top_k))
         except RagError as e:
             logger.warning("retrieval failed: %s", e)
-            return AnswerStream(
-                replace(base, error=f"Searching your documents failed: {e}", error_kind="retrieval")
-            )
+            return AnswerStream(replace(base, error=f"Searching your documents failed: {e}", error_kind="retrieval"))
         base = replace(base, hits=hits)
         if not hits or max(relevance(h) for h in hits) < cfg.min_score:
             logger.info("nothing relevant enough for %r (threshold %.2f)", standalone, cfg.min_score)
@@ -281,9 +277,7 @@ class ChatSession:
             )
             return AnswerStream(replace(base, error=error, error_kind="context", num_ctx=num_ctx))
         if plan.dropped:
-            logger.info(
-                "context window %d tokens: dropped %d of %d sources", num_ctx, plan.dropped, len(hits)
-            )
+            logger.info("context window %d tokens: dropped %d of %d sources", num_ctx, plan.dropped, len(hits))
         tokens = llm.stream_chat(plan.messages, num_ctx=plan.num_ctx, num_predict=plan.num_predict)
         return AnswerStream(base, tokens=tokens, plan=plan)
 

@@ -1,4 +1,4 @@
-"""Command-line interface: ``python -m rag ingest|list|delete|search``."""
+"""Command-line interface: ``python -m rag ingest|list|delete|search|ask``."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ class BarProgress(Progress):
     def file_started(self, name: str, index: int, total: int) -> None:
         self._close()
         self.pages = self._tqdm(desc=f"[{index}/{total}] {name[:40]} pages", unit="page", file=sys.stderr, leave=False)
-        self.chunks = self._tqdm(desc=" " * len(f"[{index}/{total}] ") + "chunks", unit="chunk", file=sys.stderr, leave=False)
+        self.chunks = self._tqdm(
+            desc=" " * len(f"[{index}/{total}] ") + "chunks", unit="chunk", file=sys.stderr, leave=False
+        )
 
     def file_opened(self, name: str, n_pages: int) -> None:
         if self.pages is not None:
@@ -159,6 +161,50 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from .chat import ChatConfig, ChatSession
+    from .citations import source_label
+    from .llm import OllamaLLM
+
+    config = ChatConfig.from_env()
+    if args.k:
+        config = config.__class__(**{**config.__dict__, "top_k": args.k})
+    if args.model:
+        settings = settings.with_(llm_model=args.model)
+    lib = _library(settings)
+    collection = args.collection or settings.collection
+    lib.open_collection(collection)  # fail early, with the reason, on a missing or mismatched collection
+    llm = None if args.no_llm else OllamaLLM.from_settings(settings, timeout_s=config.timeout_s)
+    session = ChatSession(lambda query, k: lib.search(query, collection, k), llm, config)
+    stream = session.ask(args.question)
+    if stream.standalone_query != args.question:
+        print(f"(searching for: {stream.standalone_query})", file=sys.stderr)
+    for delta in stream:
+        sys.stdout.write(delta)
+        sys.stdout.flush()
+    answer = stream.result()
+    if answer.mode == "search_only":
+        print("[search only: no answer was generated; the best passages are below]")
+    elif answer.mode == "not_found":
+        print(answer.text)
+    print()
+    if answer.error:
+        print(f"[{answer.mode}] {answer.error}", file=sys.stderr)
+    if answer.incomplete:
+        print("[the answer is incomplete]", file=sys.stderr)
+    print("sources:")
+    for n, hit in enumerate(answer.hits, 1):
+        mark = "cited" if n in answer.cited else "     "
+        scores = f"score {hit.score:.3f}" + (f", dense {hit.dense_score:.3f}" if hit.dense_score is not None else "")
+        label = source_label(hit.chunk.file_name, hit.chunk.page, hit.chunk.page_end)
+        print(f"  [{n}] {mark} {label}  ({scores})")
+    if answer.mode == "answer" and answer.uncited:
+        print("warning: the answer cites none of the sources; check it against them", file=sys.stderr)
+    if answer.dropped_sources:
+        print(f"note: {answer.dropped_sources} lower-ranked sources did not fit the model's context", file=sys.stderr)
+    return 0 if answer.mode in ("answer", "not_found", "search_only") else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rag", description="Chat with your PDFs, locally.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
@@ -189,6 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collection")
     p.add_argument("--json", action="store_true", help="print hits as JSON")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="answer a question from the documents with the local Ollama model")
+    p.add_argument("question")
+    p.add_argument("--collection")
+    p.add_argument("--model", help="Ollama model (default: RAG_LLM_MODEL)")
+    p.add_argument("-k", type=int, default=None, help="passages to retrieve (default: RAG_TOP_K)")
+    p.add_argument("--no-llm", action="store_true", help="search-only: show the best passages, generate nothing")
+    p.set_defaults(func=cmd_ask)
     return parser
 
 

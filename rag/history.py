@@ -181,9 +181,7 @@ class ChatHistory:
 
     def rename_chat(self, chat_id: str, title: str) -> None:
         with self._connect() as conn:
-            cur = conn.execute(
-                "UPDATE chats SET title = ? WHERE id = ?", (_title_from(title) or _UNTITLED, chat_id)
-            )
+            cur = conn.execute("UPDATE chats SET title = ? WHERE id = ?", (_title_from(title) or _UNTITLED, chat_id))
             if cur.rowcount == 0:
                 raise NotFoundError(f"no chat with id {chat_id!r}")
 
@@ -223,9 +221,7 @@ def _mode_note(mode: str | None) -> str:
 
 def _source_line(source: Mapping) -> str:
     number = source.get("n")
-    label = source_label(
-        str(source.get("file_name", "?")), int(source.get("page", 0)), source.get("page_end")
-    )
+    label = source_label(str(source.get("file_name", "?")), int(source.get("page", 0)), source.get("page_end"))
     return f"- [{number}] {label}" if number is not None else f"- {label}"
 
 

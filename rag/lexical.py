@@ -209,9 +209,7 @@ class LexicalIndex:
         """True if the index holds exactly these documents and this many chunks (no rebuild due)."""
         snap = self._snap
         return (
-            not self._needs_rebuild
-            and len(snap.chunk_ids) == chunk_count
-            and snap.fingerprint == fingerprint(doc_ids)
+            not self._needs_rebuild and len(snap.chunk_ids) == chunk_count and snap.fingerprint == fingerprint(doc_ids)
         )
 
     def __len__(self) -> int:

@@ -156,9 +156,7 @@ class OllamaLLM:
                 return ModelNotFound(model)
             if streaming or e.status_code == -1:
                 return StreamInterrupted(f"Ollama reported: {e.error}")
-            return LLMError(
-                f"Ollama returned an error for model '{model}': {e.error} (HTTP {e.status_code})."
-            )
+            return LLMError(f"Ollama returned an error for model '{model}': {e.error} (HTTP {e.status_code}).")
         if isinstance(e, (httpx.RemoteProtocolError, httpx.ReadError)):
             return StreamInterrupted("the connection closed mid-answer")
         if isinstance(e, (json.JSONDecodeError, pydantic.ValidationError)):
@@ -213,9 +211,7 @@ class OllamaLLM:
         except _CLIENT_ERRORS as e:
             raise self.map_error(e, model) from e
         info = _parse_context(shown.modelinfo or {}, shown.parameters or "")
-        logger.info(
-            "model %s: trained context %s, num_ctx parameter %s", model, info.trained, info.configured
-        )
+        logger.info("model %s: trained context %s, num_ctx parameter %s", model, info.trained, info.configured)
         with self._lock:
             self._contexts[model] = info
         return info
@@ -244,9 +240,7 @@ class OllamaLLM:
         """One non-streamed chat reply."""
         options = _options(num_ctx, num_predict, temperature)
         try:
-            reply = self._client.chat(
-                model=self.model, messages=list(messages), stream=False, options=options
-            )
+            reply = self._client.chat(model=self.model, messages=list(messages), stream=False, options=options)
         except _CLIENT_ERRORS as e:
             raise self.map_error(e, self.model) from e
         return reply.message.content or ""
@@ -260,9 +254,7 @@ class OllamaLLM:
                     status=part.status or "", digest=part.digest, completed=part.completed, total=part.total
                 )
         except ollama.ResponseError as e:
-            raise LLMError(
-                f"Could not pull '{name}': {e.error}. Check the name at https://ollama.com/library."
-            ) from e
+            raise LLMError(f"Could not pull '{name}': {e.error}. Check the name at https://ollama.com/library.") from e
         except _CLIENT_ERRORS as e:
             raise self.map_error(e, name) from e
         with self._lock:

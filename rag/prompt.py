@@ -170,11 +170,7 @@ def build_rewrite_messages(
             content = content[:max_chars] + " …"
         lines.append(f"{speaker}: {neutralise(content)}")
     conversation = "\n".join(lines)
-    user = (
-        f"Conversation:\n{conversation}\n\n"
-        f"Latest question: {neutralise(question.strip())}\n\n"
-        "Standalone question:"
-    )
+    user = f"Conversation:\n{conversation}\n\nLatest question: {neutralise(question.strip())}\n\nStandalone question:"
     return [{"role": "system", "content": REWRITE_PROMPT}, {"role": "user", "content": user}]
 
 

@@ -17,7 +17,11 @@ def _kill_after(settings, pdf, chunks_before_kill: int) -> int:
     env = {**os.environ, "RAG_DATA_DIR": str(settings.data_dir), "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.crash_child", str(pdf)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     stored = 0
     try:

@@ -125,9 +125,23 @@ def test_a_second_process_sees_what_the_first_wrote(library, settings):
     assert collection["name"] == "papers" and collection["chunks"] == result.chunks
     assert [(d["doc_id"], d["chunks"]) for d in collection["documents"]] == [(result.doc_id, result.chunks)]
     out = subprocess.run(
-        [sys.executable, "-m", "rag", "search", "scaled dot-product attention", "--collection", "papers", "-k", "3",
-         "--json"],
-        env=env, capture_output=True, text=True, check=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "rag",
+            "search",
+            "scaled dot-product attention",
+            "--collection",
+            "papers",
+            "-k",
+            "3",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     )
     hits = json.loads(out.stdout)
     assert len(hits) == 3

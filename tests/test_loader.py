@@ -37,7 +37,9 @@ def test_financebench_evidence_is_on_the_page_index_we_report():
             overlap = {i: len(gold & _words(t)) / len(gold) for i, t in pages.items()}
             # Some gold texts lost their spaces; the right page still wins by far.
             assert overlap[index] > 0.5, f"{row['pdf_path']} page {index}: {overlap[index]:.0%} of evidence words"
-            assert overlap[index] == max(overlap.values()), f"{row['pdf_path']}: a neighbour of page {index} fits better"
+            assert overlap[index] == max(overlap.values()), (
+                f"{row['pdf_path']}: a neighbour of page {index} fits better"
+            )
             checked += 1
     assert checked >= 25
 

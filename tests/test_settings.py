@@ -1,0 +1,37 @@
+from pathlib import Path
+
+import pytest
+
+from rag.errors import ConfigError
+from rag.settings import Settings
+
+
+def test_defaults(settings):
+    assert settings.collection == "documents"
+    assert settings.embedding_model == "all-MiniLM-L6-v2"
+    assert settings.chunk_tokens == 200 and settings.chunk_overlap == 32
+    assert settings.ollama_host == "http://localhost:11434"
+    assert settings.catalog_path == settings.data_dir / "catalog.sqlite3"
+
+
+def test_environment_overrides(settings, monkeypatch):
+    monkeypatch.setenv("RAG_DATA_DIR", "/tmp/elsewhere")
+    monkeypatch.setenv("RAG_CHUNK_TOKENS", "120")
+    monkeypatch.setenv("RAG_GARBLED_PAGES", "keep")
+    s = Settings.from_env()
+    assert s.data_dir == Path("/tmp/elsewhere") and s.chunk_tokens == 120 and s.garbled_pages == "keep"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("RAG_CHUNK_TOKENS", "many", "must be an integer"),
+        ("RAG_PAGE_TIMEOUT", "-1", "at least"),
+        ("RAG_GARBLED_PAGES", "maybe", "skip' or 'keep"),
+        ("RAG_CHUNK_OVERLAP", "500", "smaller than RAG_CHUNK_TOKENS"),
+    ],
+)
+def test_bad_values_are_clear_errors(settings, monkeypatch, key, value, message):
+    monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env()
