@@ -196,6 +196,14 @@ class Catalog:
             ).fetchall()
         return [r[0] for r in rows]
 
+    def ready_summary(self, collection: str) -> tuple[list[str], int]:
+        """Ready document ids and their total chunk count, in one read."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT doc_id, chunks FROM documents WHERE collection=? AND status='ready'", (collection,)
+            ).fetchall()
+        return [r[0] for r in rows], sum(r[1] for r in rows)
+
     def by_name(self, collection: str, file_name: str) -> list[DocumentInfo]:
         """Ready documents of a collection with this file name."""
         with self._connect() as db:

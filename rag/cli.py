@@ -146,7 +146,7 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     lib = _library(settings)
-    hits = lib.search(args.query, args.collection, k=args.k)
+    hits = lib.search(args.query, args.collection, k=args.k, mode=args.mode)
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
         return 0
@@ -155,7 +155,13 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     for rank, h in enumerate(hits, 1):
         c = h.chunk
         pages = f"p. {c.page + 1}" + (f"-{c.page_end + 1}" if c.page_end != c.page else "")
-        print(f"{rank}. {c.file_name}  {pages}  score {h.score:.3f}")
+        parts = []
+        if h.dense_score is not None:
+            parts.append(f"dense {h.dense_score:.3f}" + (f" #{h.dense_rank}" if h.dense_rank else ""))
+        if h.lexical_score is not None:
+            parts.append(f"bm25 {h.lexical_score:.2f} #{h.lexical_rank}")
+        detail = f" ({', '.join(parts)})" if parts else ""
+        print(f"{rank}. {c.file_name}  {pages}  score {h.score:.3f}{detail}")
         text = " ".join(c.text.split())
         print(f"   {text[:300]}{'…' if len(text) > 300 else ''}")
     return 0
@@ -233,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("-k", type=int, default=5, help="number of results (default 5)")
     p.add_argument("--collection")
+    p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], help="retrieval mode (default: RAG_SEARCH_MODE)")
     p.add_argument("--json", action="store_true", help="print hits as JSON")
     p.set_defaults(func=cmd_search)
 
@@ -243,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=None, help="passages to retrieve (default: RAG_TOP_K)")
     p.add_argument("--no-llm", action="store_true", help="search-only: show the best passages, generate nothing")
     p.set_defaults(func=cmd_ask)
+    from .evaluate import add_eval_parser
+
+    add_eval_parser(sub)
     return parser
 
 

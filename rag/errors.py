@@ -107,3 +107,7 @@ class HistoryError(RagError):
 
 class IndexCorrupt(StoreError):
     """An on-disk index is missing, unreadable or fails its checksums; rebuild it."""
+
+
+class EvalDataError(RagError):
+    """A QA set for retrieval evaluation is unreadable or malformed, or names PDFs that are missing."""

@@ -85,6 +85,7 @@ class _Doc:
     empty_pages: list[int] = field(default_factory=list)
     garbled_pages: list[int] = field(default_factory=list)
     page_flags: list[bool] = field(default_factory=list)
+    written: list[Chunk] = field(default_factory=list)
 
 
 class Ingestor:
@@ -215,6 +216,7 @@ class Ingestor:
         vectors = self.lib.embedder.embed_documents([c.text for c in chunks])
         self.lib.store.add(self.collection, chunks, np.asarray(vectors))
         doc.chunks += len(chunks)
+        doc.written.extend(chunks)
         self.progress.chunks_done(doc.source.name, len(chunks))
 
     def _warnings(self, doc: _Doc) -> list[str]:
@@ -258,6 +260,10 @@ class Ingestor:
         self.lib.catalog.commit(
             self.collection_name, doc.doc_id, pages=doc.pages, chunks=doc.chunks, warnings=warnings, replaces=replaced
         )
+        try:
+            self.lib.searcher.committed(self.collection_name, doc.written, replaced)
+        except RagError as e:  # the index is checked before every search and rebuilt when out of step
+            log.error("lexical index update for %s failed: %s", name, e)
         for old in replaced:
             self.lib.purge(self.collection_name, old)
         return FileResult(

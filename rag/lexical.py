@@ -185,7 +185,9 @@ class LexicalIndex:
         except IndexCorrupt as e:
             if strict:
                 raise
-            log.warning("lexical index at %s needs a rebuild: %s", directory, e)
+            # A collection's first search finds no index yet: that is routine, not a warning.
+            level = logging.INFO if not Path(directory).exists() else logging.WARNING
+            log.log(level, "lexical index at %s needs a rebuild: %s", directory, e)
             index._needs_rebuild = True
             index._reason = str(e)
         return index

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from .catalog import Catalog
 from .embedder import Embedder, load_embedder
-from .errors import NotFoundError, RagError, StoreError
+from .errors import NotFoundError, StoreError
 from .ingest import Ingestor, Progress, Source, copy_atomic, expand_paths
 from .models import Chunk, DocumentInfo, FileResult, Hit
+from .search import Searcher
 from .settings import Settings
 from .store import CollectionInfo, VectorStore
 from .worker import ExtractionPool
@@ -34,6 +35,7 @@ class Library:
         self._embedder = embedder
         self._pool: ExtractionPool | None = None
         self._lock = threading.Lock()
+        self.searcher = Searcher(self, settings.lexical_dir, rrf_k=settings.rrf_k)
         self.recover()
 
     @property
@@ -67,6 +69,7 @@ class Library:
         for doc in self.catalog.documents(name, statuses=("pending", "ready", "deleting")):
             self.catalog.mark_deleting(name, doc.doc_id)
         self.store.drop(name)
+        self.searcher.dropped(name)
         docs = self.catalog.documents(name, statuses=("deleting",))
         self.catalog.remove_collection(name)
         for doc in docs:
@@ -91,6 +94,7 @@ class Library:
     def delete_document(self, collection: str, ref: str) -> DocumentInfo:
         doc = self.find_document(collection, ref)
         self.catalog.mark_deleting(collection, doc.doc_id)
+        self.searcher.removed(collection, doc.doc_id)
         self.purge(collection, doc.doc_id)
         return doc
 
@@ -165,17 +169,10 @@ class Library:
 
     # -- search ------------------------------------------------------------------------------
 
-    def search(self, query: str, collection: str | None = None, k: int = 5, *, mode: str = "dense") -> list[Hit]:
+    def search(self, query: str, collection: str | None = None, k: int = 5, *, mode: str | None = None) -> list[Hit]:
         """The best chunks for a query among the ready documents of a collection.
 
-        ``mode`` is "dense" for now; "lexical" and "hybrid" arrive with the BM25 index.
+        ``mode``: "hybrid" (BM25 and dense fused by reciprocal rank), "dense" or "lexical";
+        the default comes from the settings.
         """
-        if mode != "dense":
-            raise RagError(f"search mode {mode!r} is not available yet")
-        name = collection or self.settings.collection
-        if not query.strip():
-            raise RagError("the query is empty")
-        col = self.open_collection(name)
-        vector = self.embedder.embed_query(query)
-        pairs = self.store.query(col, vector, k, self.catalog.ready_ids(name))
-        return [Hit(chunk, score, dense_score=score, dense_rank=r) for r, (chunk, score) in enumerate(pairs, 1)]
+        return self.searcher.search(query, collection or self.settings.collection, k, mode or self.settings.search_mode)

@@ -65,12 +65,17 @@ class Settings:
     keep_originals: bool
     ollama_host: str
     llm_model: str
+    search_mode: str
+    rrf_k: int
 
     @classmethod
     def from_env(cls) -> Settings:
         garbled = _env("RAG_GARBLED_PAGES", "skip").lower()
         if garbled not in ("skip", "keep"):
             raise ConfigError(f"RAG_GARBLED_PAGES must be 'skip' or 'keep', got {garbled!r}")
+        mode = _env("RAG_SEARCH_MODE", "hybrid").lower()
+        if mode not in ("hybrid", "dense", "lexical"):
+            raise ConfigError(f"RAG_SEARCH_MODE must be hybrid, dense or lexical, got {mode!r}")
         settings = cls(
             data_dir=Path(_env("RAG_DATA_DIR", "data")).expanduser(),
             collection=_env("RAG_COLLECTION", "documents"),
@@ -88,6 +93,8 @@ class Settings:
             keep_originals=_bool("RAG_KEEP_ORIGINALS", True),
             ollama_host=_env("OLLAMA_HOST", "http://localhost:11434"),
             llm_model=_env("RAG_LLM_MODEL", "llama3.2"),
+            search_mode=mode,
+            rrf_k=_int("RAG_RRF_K", 60, minimum=1),
         )
         if settings.chunk_overlap >= settings.chunk_tokens:
             raise ConfigError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_TOKENS")
@@ -108,6 +115,10 @@ class Settings:
     @property
     def catalog_path(self) -> Path:
         return self.data_dir / "catalog.sqlite3"
+
+    @property
+    def lexical_dir(self) -> Path:
+        return self.data_dir / "lexical"
 
     @property
     def files_dir(self) -> Path:

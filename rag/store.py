@@ -123,6 +123,18 @@ class VectorStore:
         chunks = [Chunk.from_record(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
         return sorted(chunks, key=lambda c: c.position)
 
+    def chunks_by_id(self, collection, ids: Sequence[str]) -> list[Chunk]:
+        if not ids:
+            return []
+        got = collection.get(ids=list(ids), include=["documents", "metadatas"])
+        return [Chunk.from_record(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
+
+    def vectors_by_id(self, collection, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        got = collection.get(ids=list(ids), include=["embeddings"])
+        return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}
+
     def doc_ids(self, collection) -> set[str]:
         """Every document id that has chunks (a full scan: for consistency checks, not hot paths)."""
         got = collection.get(include=["metadatas"])

@@ -1,0 +1,131 @@
+"""Retrieval over a collection: dense (Chroma), lexical (BM25) and their rank fusion.
+
+Each collection's BM25 index is kept in step with the catalogue: updated after every commit and
+delete, checked against the ready documents before each search, reloaded when another process
+changed it, and rebuilt from the stored chunks when missing or out of step.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import RagError
+from .fusion import fuse_hits
+from .lexical import LexicalIndex
+from .models import Chunk, Hit
+
+log = logging.getLogger(__name__)
+
+MODES = ("hybrid", "dense", "lexical")
+
+
+class Searcher:
+    """Owns the lexical indexes of one data directory; searches with the library's store and model."""
+
+    def __init__(self, library, directory: Path, *, rrf_k: int = 60, candidates: int = 40) -> None:
+        self.lib = library
+        self.directory = Path(directory)
+        self.rrf_k = rrf_k
+        self.candidates = candidates
+        self._indexes: dict[str, LexicalIndex] = {}
+        self._lock = threading.Lock()
+
+    def _path(self, collection: str) -> Path:
+        return self.directory / collection
+
+    def index(self, collection: str) -> LexicalIndex:
+        """The collection's BM25 index, brought in step with its ready documents first."""
+        ids, total = self.lib.catalog.ready_summary(collection)
+        with self._lock:
+            idx = self._indexes.get(collection)
+            if idx is not None and idx.in_step_with(ids, total):
+                return idx
+            idx = LexicalIndex.open(self._path(collection))  # another process may have written it
+            if idx.state.needs_rebuild or not idx.in_step_with(ids, total):
+                log.info("rebuilding the lexical index of %r (%d documents)", collection, len(ids))
+                idx.rebuild(self._records(collection, ids))
+            self._indexes[collection] = idx
+            return idx
+
+    def _records(self, collection: str, ids: Sequence[str]):
+        col = self.lib.open_collection(collection)
+        for doc_id in ids:
+            for chunk in self.lib.store.document_chunks(col, doc_id):
+                yield chunk.chunk_id, chunk.doc_id, chunk.text
+
+    def committed(self, collection: str, chunks: Sequence[Chunk], removed: Sequence[str]) -> None:
+        """A document became ready (and ``removed`` ones went): update the index in one write."""
+        with self._lock:
+            idx = self._indexes.get(collection) or LexicalIndex.open(self._path(collection))
+            self._indexes[collection] = idx
+            idx.apply(add=chunks, remove=removed)
+
+    def removed(self, collection: str, doc_id: str) -> None:
+        with self._lock:
+            idx = self._indexes.get(collection) or LexicalIndex.open(self._path(collection))
+            self._indexes[collection] = idx
+            idx.remove(doc_id)
+
+    def dropped(self, collection: str) -> None:
+        import shutil
+
+        with self._lock:
+            self._indexes.pop(collection, None)
+            shutil.rmtree(self._path(collection), ignore_errors=True)
+
+    def search(self, query: str, collection: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
+        """The best ``k`` chunks; every hit carries each retriever's score and rank."""
+        if mode not in MODES:
+            raise RagError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
+        if not query.strip():
+            raise RagError("the query is empty")
+        col = self.lib.open_collection(collection)
+        ready = self.lib.catalog.ready_ids(collection)
+        n = max(k, self.candidates)
+        vector = self.lib.embedder.embed_query(query)
+        dense: list[Hit] = []
+        if mode != "lexical":
+            pairs = self.lib.store.query(col, vector, n, ready)
+            dense = [Hit(c, s, dense_score=s, dense_rank=r) for r, (c, s) in enumerate(pairs, 1)]
+            if mode == "dense":
+                return dense[:k]
+        ready_set = set(ready)
+        lexical = [h for h in self.index(collection).search(query, n * 2) if h.chunk_id.split(":")[0] in ready_set][:n]
+        if mode == "lexical":
+            fused = fuse_hits([], lexical, self._chunks(col, [h.chunk_id for h in lexical[:k]]), k=self.rrf_k, limit=k)
+            # Ranked by BM25 alone: the score shown is BM25's, not the one-list fusion score.
+            fused = [
+                Hit(h.chunk, h.lexical_score, lexical_score=h.lexical_score, lexical_rank=h.lexical_rank) for h in fused
+            ]
+        else:
+            seen = {h.chunk.chunk_id for h in dense}
+            fused = fuse_hits(
+                dense,
+                lexical,
+                self._chunks(col, [h.chunk_id for h in lexical if h.chunk_id not in seen]),
+                k=self.rrf_k,
+                limit=k,
+            )
+        return self._with_dense_scores(col, fused, vector)
+
+    def _chunks(self, col, ids: list[str]) -> dict[str, Chunk]:
+        return {c.chunk_id: c for c in self.lib.store.chunks_by_id(col, ids)}
+
+    def _with_dense_scores(self, col, hits: list[Hit], vector: np.ndarray) -> list[Hit]:
+        """Fill in the cosine similarity of hits only BM25 found, so every hit shows both scores."""
+        missing = [h.chunk.chunk_id for h in hits if h.dense_score is None]
+        if not missing:
+            return hits
+        vectors = self.lib.store.vectors_by_id(col, missing)
+        out = []
+        for h in hits:
+            if h.dense_score is None and h.chunk.chunk_id in vectors:
+                sim = float(np.dot(vectors[h.chunk.chunk_id], vector))
+                h = Hit(h.chunk, h.score, sim, None, h.lexical_score, h.lexical_rank, h.rerank_score)
+            out.append(h)
+        return out
