@@ -67,6 +67,7 @@ class Settings:
     llm_model: str
     search_mode: str
     rrf_k: int
+    pdf_engine: str
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -76,6 +77,9 @@ class Settings:
         mode = _env("RAG_SEARCH_MODE", "hybrid").lower()
         if mode not in ("hybrid", "dense", "lexical"):
             raise ConfigError(f"RAG_SEARCH_MODE must be hybrid, dense or lexical, got {mode!r}")
+        engine = _env("RAG_PDF_ENGINE", "pypdf").lower()
+        if engine not in ("pypdf", "pdfium"):
+            raise ConfigError(f"RAG_PDF_ENGINE must be pypdf or pdfium, got {engine!r}")
         settings = cls(
             data_dir=Path(_env("RAG_DATA_DIR", "data")).expanduser(),
             collection=_env("RAG_COLLECTION", "documents"),
@@ -95,6 +99,7 @@ class Settings:
             llm_model=_env("RAG_LLM_MODEL", "llama3.2"),
             search_mode=mode,
             rrf_k=_int("RAG_RRF_K", 60, minimum=1),
+            pdf_engine=engine,
         )
         if settings.chunk_overlap >= settings.chunk_tokens:
             raise ConfigError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_TOKENS")

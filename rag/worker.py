@@ -41,6 +41,7 @@ class _Task:
     name: str
     password: str | None
     max_pages: int
+    engine: str = "pypdf"
 
 
 def _limit_memory(memory_mb: int) -> None:
@@ -61,7 +62,7 @@ def _worker_main(conn, memory_mb: int) -> None:
     """Worker process loop: read a task, stream its pages back, repeat until told to stop."""
     logging.disable(logging.CRITICAL)  # pypdf logs on every odd font; the parent reports what matters
     _limit_memory(memory_mb)
-    from .loader import iter_pages, open_pdf
+    from .loader import iter_pages, open_document
 
     while True:
         try:
@@ -71,7 +72,7 @@ def _worker_main(conn, memory_mb: int) -> None:
         if task is None:
             return
         try:
-            reader = open_pdf(Path(task.path), task.password, name=task.name)
+            reader = open_document(Path(task.path), task.password, name=task.name, engine=task.engine)
             conn.send(("open", task.job_id, len(reader.pages)))
             for page in iter_pages(reader, task.name, max_pages=task.max_pages):
                 conn.send(("page", task.job_id, page))
@@ -220,7 +221,9 @@ class ExtractionPool:
         file_timeout_s: float = 900.0,
         memory_mb: int = 1536,
         max_pages: int = 5000,
+        engine: str = "pypdf",
     ) -> None:
+        self.engine = engine
         self.page_timeout_s = page_timeout_s
         self.file_timeout_s = file_timeout_s
         self.memory_mb = memory_mb
@@ -241,10 +244,13 @@ class ExtractionPool:
             file_timeout_s=settings.file_timeout_s,
             memory_mb=settings.worker_memory_mb,
             max_pages=settings.max_pages,
+            engine=settings.pdf_engine,
         )
 
     def submit(self, path: Path, name: str | None = None, password: str | None = None) -> Job:
-        task = _Task(next(self._ids), str(os.fspath(path)), name or Path(path).name, password, self.max_pages)
+        task = _Task(
+            next(self._ids), str(os.fspath(path)), name or Path(path).name, password, self.max_pages, self.engine
+        )
         job = Job(task)
         self._jobs.put(job)
         return job

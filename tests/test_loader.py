@@ -117,3 +117,39 @@ def test_sec_filing_with_huge_arrays_opens():
     reader = open_pdf(pdf)
     first = next(iter_pages(reader, pdf.name))
     assert len(reader.pages) > 50 and "Microsoft" in first.text.title()
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [
+        ("financebench", "ULTABEAUTY_2023Q4_EARNINGS.pdf"),
+        ("korean", "cjk-ko_manual_6p.pdf"),
+        ("general", "realm_guu2020_arxiv2002.08909.pdf"),
+    ],
+)
+def test_pdfium_engine_reads_the_same_pages_as_pypdf(folder, name):
+    from collections import Counter
+
+    from rag.loader import PdfiumReader, open_document
+
+    pdf = shared_path("pdfs", folder, name)
+    fast = open_document(pdf, engine="pdfium")
+    assert isinstance(fast, PdfiumReader)
+    a = list(iter_pages(fast, name))
+    b = list(iter_pages(open_pdf(pdf), name))
+    assert [p.index for p in a] == [p.index for p in b]
+    for x, y in zip(a, b):
+        # Same words on the same page; table cells may come in another reading order.
+        wx, wy = Counter(re.findall(r"\w+", x.text)), Counter(re.findall(r"\w+", y.text))
+        agreement = sum((wx & wy).values()) / max(1, sum((wx | wy).values()))
+        assert agreement > 0.8 or not y.text, f"{name} page {x.index}: words agree only {agreement:.0%}"
+
+
+def test_pdfium_engine_leaves_encrypted_files_to_pypdf():
+    from rag.loader import PdfiumReader, open_document
+
+    pdf = shared_path("pdfs", "adversarial", "enc_r6_saslprep_password.pdf")
+    with pytest.raises(PasswordRequired):
+        open_document(pdf, engine="pdfium")
+    reader = open_document(pdf, "S\u00aaSL\u00adprep", engine="pdfium")
+    assert not isinstance(reader, PdfiumReader) and len(reader.pages) == 1
