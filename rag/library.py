@@ -31,7 +31,7 @@ class Library:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.catalog = Catalog(settings.catalog_path)
-        self.store = VectorStore(settings.chroma_dir)
+        self.store = VectorStore.from_settings(settings)
         self._embedder = embedder
         self._pool: ExtractionPool | None = None
         self._lock = threading.Lock()

@@ -68,6 +68,11 @@ class Settings:
     search_mode: str
     rrf_k: int
     pdf_engine: str
+    chroma_host: str
+    chroma_port: int
+    chroma_ssl: bool
+    chroma_token: str
+    chroma_database: str
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -100,6 +105,11 @@ class Settings:
             search_mode=mode,
             rrf_k=_int("RAG_RRF_K", 60, minimum=1),
             pdf_engine=engine,
+            chroma_host=_env("CHROMA_HOST", ""),
+            chroma_port=_int("CHROMA_PORT", 8000, minimum=1),
+            chroma_ssl=_bool("CHROMA_SSL", False),
+            chroma_token=_env("CHROMA_AUTH_TOKEN", ""),
+            chroma_database=_env("RAG_CHROMA_DATABASE", "default_database"),
         )
         if settings.chunk_overlap >= settings.chunk_tokens:
             raise ConfigError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_TOKENS")

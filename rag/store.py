@@ -31,19 +31,70 @@ def _chroma_error(action: str, e: Exception) -> StoreError:
 
 
 class VectorStore:
-    """A persistent Chroma client; every method takes the collection name."""
+    """A Chroma client (embedded and persistent, or a Chroma server); methods take a collection."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, client, where: str) -> None:
+        self.client = client
+        self.where = where
+        try:
+            self.max_batch = int(client.get_max_batch_size())
+        except Exception as e:  # chromadb raises assorted types when its files or server are unusable
+            raise _chroma_error(f"open {where}", e) from e
+
+    @classmethod
+    def persistent(cls, path: Path) -> VectorStore:
         import chromadb
 
         Path(path).mkdir(parents=True, exist_ok=True)
         try:
-            self.client = chromadb.PersistentClient(
-                path=str(path), settings=chromadb.Settings(anonymized_telemetry=False)
-            )
-            self.max_batch = int(self.client.get_max_batch_size())
-        except Exception as e:  # chromadb raises assorted types when its files are unusable
+            client = chromadb.PersistentClient(path=str(path), settings=chromadb.Settings(anonymized_telemetry=False))
+        except Exception as e:
             raise _chroma_error(f"open {path}", e) from e
+        return cls(client, str(path))
+
+    @classmethod
+    def server(
+        cls, host: str, port: int, *, ssl: bool = False, token: str = "", database: str = "default_database"
+    ) -> VectorStore:
+        """A Chroma server (``chroma run``), for a team sharing one store; the database is created if new."""
+        import chromadb
+
+        where = f"{'https' if ssl else 'http'}://{host}:{port}/{database}"
+        headers = {"Authorization": f"Bearer {token}", "X-Chroma-Token": token} if token else None
+        settings = chromadb.Settings(anonymized_telemetry=False)
+        try:
+            admin = chromadb.AdminClient(
+                chromadb.Settings(
+                    anonymized_telemetry=False,
+                    chroma_api_impl="chromadb.api.fastapi.FastAPI",
+                    chroma_server_host=host,
+                    chroma_server_http_port=port,
+                    chroma_server_ssl_enabled=ssl,
+                    chroma_server_headers=headers,
+                )
+            )
+            try:
+                admin.get_database(database)
+            except Exception:  # the server answers "not found" with assorted error types
+                admin.create_database(database)
+            client = chromadb.HttpClient(
+                host=host, port=port, ssl=ssl, headers=headers, settings=settings, database=database
+            )
+        except Exception as e:
+            raise _chroma_error(f"reach the Chroma server at {where} (is `chroma run` up?)", e) from e
+        return cls(client, where)
+
+    @classmethod
+    def from_settings(cls, settings) -> VectorStore:
+        if settings.chroma_host:
+            return cls.server(
+                settings.chroma_host,
+                settings.chroma_port,
+                ssl=settings.chroma_ssl,
+                token=settings.chroma_token,
+                database=settings.chroma_database,
+            )
+        return cls.persistent(settings.chroma_dir)
 
     def _get(self, name: str):
         from chromadb.errors import NotFoundError as ChromaNotFound

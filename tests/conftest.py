@@ -29,13 +29,26 @@ def embedder():
     return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
 
 
+def fresh_database() -> str:
+    """A Chroma database of its own for each test when the tests run against a Chroma server."""
+    import uuid
+
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Settings from a clean environment, with the data directory in a temp folder."""
+    """Settings from a clean environment, with the data directory in a temp folder.
+
+    CHROMA_HOST/CHROMA_PORT are kept, so the same tests run against a Chroma server
+    (scripts/test-chroma-server.sh); each test then gets a database of its own.
+    """
     for key in list(os.environ):
-        if key.startswith("RAG_") or key == "OLLAMA_HOST":
+        if key.startswith("RAG_") and key != "RAG_SHARED_DATA" or key == "OLLAMA_HOST":
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
+    if os.environ.get("CHROMA_HOST"):
+        monkeypatch.setenv("RAG_CHROMA_DATABASE", fresh_database())
     return Settings.from_env().with_(workers=2)
 
 

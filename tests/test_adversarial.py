@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from tests.conftest import ADVERSARIAL, shared_path
+from tests.conftest import ADVERSARIAL, fresh_database, shared_path
 
 # Passwords of the encrypted files, as the MANIFEST's password column gives them.
 PASSWORDS = {
@@ -49,7 +49,9 @@ def batch(tmp_path_factory, embedder):
     from rag.settings import Settings
 
     shared_path("pdfs", "adversarial", "MANIFEST.tsv")
-    settings = Settings.from_env().with_(data_dir=tmp_path_factory.mktemp("adv"), workers=2, page_timeout_s=5.0)
+    settings = Settings.from_env().with_(
+        data_dir=tmp_path_factory.mktemp("adv"), workers=2, page_timeout_s=5.0, chroma_database=fresh_database()
+    )
     lib = Library(settings, embedder=embedder)
     files = sorted(ADVERSARIAL.glob("*.pdf")) + [shared_path("pdfs", *g) for g in GOOD]
     started = time.monotonic()
@@ -132,7 +134,9 @@ def test_the_pdfium_engine_handles_the_same_batch_safely(tmp_path, embedder):
     from rag.library import Library
     from rag.settings import Settings
 
-    settings = Settings.from_env().with_(data_dir=tmp_path, workers=2, pdf_engine="pdfium")
+    settings = Settings.from_env().with_(
+        data_dir=tmp_path, workers=2, pdf_engine="pdfium", chroma_database=fresh_database()
+    )
     lib = Library(settings, embedder=embedder)
     files = sorted(ADVERSARIAL.glob("*.pdf")) + [shared_path("pdfs", *g) for g in GOOD]
     results = {r.file_name: r for r in lib.ingest(files)}

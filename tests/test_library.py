@@ -25,7 +25,9 @@ def test_ingest_search_and_page_numbers(library):
     [result] = library.ingest([pdf])
     assert result.status == "ingested" and result.pages == 15 and result.chunks > 20
     assert result.doc_id == __import__("hashlib").sha256(pdf.read_bytes()).hexdigest()
-    hits = library.search("What BLEU score does the big Transformer reach on WMT 2014 English-to-German?", k=5)
+    hits = library.search(
+        "What BLEU score does the big Transformer reach on WMT 2014 English-to-German?", k=5, mode="dense"
+    )
     assert hits and all(h.chunk.file_name == pdf.name for h in hits)
     assert any("28.4" in h.chunk.text for h in hits)
     assert [h.dense_rank for h in hits] == list(range(1, len(hits) + 1))

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Run the store and pipeline tests against a Chroma server (the one in the chromadb package),
+# as a team deployment would use it: CHROMA_HOST/CHROMA_PORT switch the store to chromadb.HttpClient.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh requirements-dev.txt
+dir=$(mktemp -d)
+port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+.venv/bin/chroma run --path "$dir/chroma" --host 127.0.0.1 --port "$port" >"$dir/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 1 60); do
+    curl -fs "http://127.0.0.1:$port/api/v2/heartbeat" >/dev/null 2>&1 && break
+    kill -0 $server 2>/dev/null || { cat "$dir/server.log"; exit 1; }
+    sleep 0.5
+done
+curl -fs "http://127.0.0.1:$port/api/v2/heartbeat" >/dev/null || { echo "Chroma server did not start"; cat "$dir/server.log"; exit 1; }
+echo "Chroma server up on 127.0.0.1:$port"
+CHROMA_HOST=127.0.0.1 CHROMA_PORT=$port .venv/bin/python -m pytest "$@" \
+    tests/test_library.py tests/test_search.py tests/test_concurrency.py tests/test_crash.py tests/test_cli.py \
+    tests/test_adversarial.py
