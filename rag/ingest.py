@@ -126,6 +126,15 @@ class Ingestor:
                     source, DocumentError(source.name, f"cannot read the file ({e.strerror or e})"), None, started
                 )
                 continue
+            if size > self.settings.max_file_mb * 2**20:
+                error = DocumentError(
+                    source.name,
+                    f"the file is {size / 2**20:.1f} MB, more than the limit of {self.settings.max_file_mb} MB"
+                    " (RAG_MAX_FILE_MB)",
+                    kind="resource_limit",
+                )
+                results[i] = self._failed(source, error, doc_id, started)
+                continue
             if size == 0:
                 results[i] = self._failed(
                     source, DocumentError(source.name, "the file is empty (0 bytes)", kind="corrupt"), doc_id, started

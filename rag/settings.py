@@ -61,6 +61,7 @@ class Settings:
     file_timeout_s: float
     worker_memory_mb: int
     max_pages: int
+    max_file_mb: int
     garbled_pages: str
     keep_originals: bool
     ollama_host: str
@@ -98,6 +99,7 @@ class Settings:
             file_timeout_s=_float("RAG_FILE_TIMEOUT", 900.0, minimum=0.1),
             worker_memory_mb=_int("RAG_WORKER_MEMORY_MB", 1536, minimum=64),
             max_pages=_int("RAG_MAX_PAGES", 5000, minimum=1),
+            max_file_mb=_int("RAG_MAX_FILE_MB", 200, minimum=1),
             garbled_pages=garbled,
             keep_originals=_bool("RAG_KEEP_ORIGINALS", True),
             ollama_host=_env("OLLAMA_HOST", "http://localhost:11434"),

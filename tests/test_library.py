@@ -156,3 +156,30 @@ def test_delete_collection_removes_everything(library):
     library.delete_collection("temp-collection")
     assert "temp-collection" not in [c.name for c in library.collections()]
     assert library.documents("temp-collection") == []
+
+
+def test_limits_on_file_size_and_page_count_are_clear_errors(library, settings):
+    pdf = shared_path(*ATTENTION)
+    small_files = Library(settings.with_(max_file_mb=1), embedder=library.embedder)
+    [too_big] = small_files.ingest([pdf])
+    assert too_big.status == "failed" and too_big.error_kind == "resource_limit"
+    assert f"{pdf.stat().st_size / 2**20:.1f} MB, more than the limit of 1 MB (RAG_MAX_FILE_MB)" in too_big.reason
+    small_files.close()
+    short_files = Library(settings.with_(max_pages=10), embedder=library.embedder)
+    [too_long] = short_files.ingest([pdf])
+    assert too_long.error_kind == "resource_limit" and "15 pages, more than the limit of 10" in too_long.reason
+    assert short_files.documents("documents") == []
+    short_files.close()
+
+
+def test_not_a_pdf_and_empty_files_fail_with_reasons(library, tmp_path):
+    text = tmp_path / "notes.pdf"
+    text.write_text("just some text pretending to be a PDF")
+    empty = tmp_path / "empty.pdf"
+    empty.write_bytes(b"")
+    missing = tmp_path / "missing.pdf"
+    results = {r.file_name: r for r in library.ingest([text, empty, missing])}
+    assert "not a valid PDF" in results["notes.pdf"].reason
+    assert results["empty.pdf"].reason == "the file is empty (0 bytes)"
+    assert "cannot read the file" in results["missing.pdf"].reason
+    assert library.documents("documents") == []
