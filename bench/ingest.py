@@ -1,11 +1,14 @@
-"""Ingestion benchmark: the whole pipeline against the embedding model alone, in one run.
+"""Ingestion benchmark: the whole pipeline against the embedding model alone, per backend, in one run.
 
     python bench/ingest.py                      # a 392-page 10-K from ../shared/data
     python bench/ingest.py --docugami           # the 20 Docugami 10-Qs as one batch
     python bench/ingest.py FILE_OR_FOLDER ...   # anything else
+    python bench/ingest.py --backends torch     # only one backend; --engine pdfium|pypdf
 
-Prints wall time, pages/s, chunks/s, peak RSS (this process and the extraction workers), the
-time the embedder alone needs for the same chunk texts, and last the ratio of the two.
+For each embedding backend (default: torch fp32, the previous default, then onnx-int8) it ingests
+the files into a fresh store and prints wall time, pages/s, chunks/s, peak RSS, the time that
+backend alone needs to embed the same chunk texts, and their ratio. The last line is the
+pipeline/encode-only ratio of the last backend, for scripts.
 """
 
 from __future__ import annotations
@@ -26,58 +29,84 @@ def _peak_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
 
 
+def run(settings, paths: list[Path]) -> dict:
+    from rag.embedder import load_embedder
+    from rag.library import Library
+
+    embedder = load_embedder(settings)  # exported once per backend beforehand; loading is not timed
+    embedder.embed_documents(["warm-up"])
+    lib = Library(settings, embedder=embedder)
+    started = time.perf_counter()
+    results = lib.ingest(paths)
+    wall = time.perf_counter() - started
+    lib.close()
+    texts = [
+        c.text
+        for r in results
+        if r.status in ("ingested", "replaced")
+        for c in lib.document_chunks(settings.collection, r.doc_id)
+    ]
+    started = time.perf_counter()
+    embedder.embed_documents(texts)
+    encode = time.perf_counter() - started
+    return {
+        "files": len(results),
+        "failed": [r for r in results if r.status == "failed"],
+        "pages": sum(r.pages for r in results),
+        "chunks": len(texts),
+        "wall": wall,
+        "encode": encode,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="*", type=Path)
     parser.add_argument("--docugami", action="store_true", help="the 20 Docugami 10-Q filings as one batch")
+    parser.add_argument("--backends", default="torch,onnx-int8", help="comma-separated embedding backends")
+    parser.add_argument("--engine", default=None, help="PDF engine: pypdf or pdfium (default: settings)")
     parser.add_argument("--workers", type=int, default=None, help="extraction processes (default: settings)")
     args = parser.parse_args()
-    paths = args.paths or (
-        [SHARED / "docugami-sec10q"] if args.docugami else [SHARED / "financebench" / "CVSHEALTH_2018_10K.pdf"]
-    )
+    default = [SHARED / "docugami-sec10q"] if args.docugami else [SHARED / "financebench" / "CVSHEALTH_2018_10K.pdf"]
+    paths = args.paths or default
 
-    from rag.embedder import load_embedder
-    from rag.library import Library
     from rag.settings import Settings
 
+    base = Settings.from_env()
+    if args.workers:
+        base = base.with_(workers=args.workers)
+    if args.engine:
+        base = base.with_(pdf_engine=args.engine)
+    figures = {}
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
-        settings = Settings.from_env().with_(data_dir=Path(tmp), keep_originals=False)
-        if args.workers:
-            settings = settings.with_(workers=args.workers)
-        embedder = load_embedder(settings)
-        embedder.embed_documents(["warm-up"])  # first call pays one-off kernel set-up
-        lib = Library(settings, embedder=embedder)
+        for backend in args.backends.split(","):
+            settings = base.with_(data_dir=Path(tmp) / backend, embed_backend=backend, keep_originals=False)
+            if backend != "torch":  # share one exported model between runs
+                settings = settings.with_(data_dir=Path(tmp) / backend)
+            figures[backend] = run(settings, paths)
 
-        started = time.perf_counter()
-        results = lib.ingest(paths)
-        wall = time.perf_counter() - started
-        lib.close()
-        failed = [r for r in results if r.status == "failed"]
-        pages = sum(r.pages for r in results)
-        texts = [
-            c.text
-            for r in results
-            if r.doc_id and r.status != "failed"
-            for c in lib.document_chunks(settings.collection, r.doc_id)
-        ]
-
-        started = time.perf_counter()
-        embedder.embed_documents(texts)
-        encode = time.perf_counter() - started
-
-    print(f"files:               {len(results)} ({len(failed)} failed)")
-    for r in failed:
-        print(f"  failed: {r.file_name}: {r.reason}")
-    print(f"pages:               {pages}")
-    print(f"chunks:              {len(texts)}")
-    print(f"embedding model:     {embedder.name} (batch {settings.embed_batch_size}, device {settings.device})")
-    print(f"pipeline wall time:  {wall:.1f} s")
-    print(f"pages/s:             {pages / wall:.1f}")
-    print(f"chunks/s:            {len(texts) / wall:.1f}")
-    print(f"peak RSS main:       {_peak_mb(resource.RUSAGE_SELF):.0f} MB")
-    print(f"peak RSS worker:     {_peak_mb(resource.RUSAGE_CHILDREN):.0f} MB")
-    print(f"encode-only time:    {encode:.1f} s ({len(texts) / encode:.1f} chunks/s)")
-    print(f"pipeline/encode-only ratio: {wall / encode:.2f}")
+    print(f"inputs: {', '.join(str(p) for p in paths)}; PDF engine {base.pdf_engine}, {base.workers} workers")
+    print(
+        f"peak RSS: main {_peak_mb(resource.RUSAGE_SELF):.0f} MB, extraction workers {_peak_mb(resource.RUSAGE_CHILDREN):.0f} MB"
+    )
+    header = f"{'backend':<10} {'files':>5} {'pages':>6} {'chunks':>7} {'wall s':>7} {'pages/s':>8} {'chunks/s':>9}"
+    print(header + f" {'encode-only s':>13} {'encode chunks/s':>15} {'ratio':>6}")
+    for backend, f in figures.items():
+        print(
+            f"{backend:<10} {f['files']:>5} {f['pages']:>6} {f['chunks']:>7} {f['wall']:>7.1f} {f['pages'] / f['wall']:>8.1f}"
+            f" {f['chunks'] / f['wall']:>9.1f} {f['encode']:>13.1f} {f['chunks'] / f['encode']:>15.1f}"
+            f" {f['wall'] / f['encode']:>6.2f}"
+        )
+        for r in f["failed"]:
+            print(f"  failed: {r.file_name}: {r.reason}")
+    if len(figures) > 1:
+        first, last = list(figures.values())[0], list(figures.values())[-1]
+        print(
+            f"speed-up of {list(figures)[-1]} over {list(figures)[0]}: pipeline {first['wall'] / last['wall']:.2f}x,"
+            f" encoder alone {first['encode'] / last['encode']:.2f}x"
+        )
+    last = list(figures.values())[-1]
+    print(f"pipeline/encode-only ratio: {last['wall'] / last['encode']:.2f}")
 
 
 if __name__ == "__main__":

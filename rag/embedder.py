@@ -135,8 +135,127 @@ class SentenceTransformerEmbedder(Embedder):
         return self._encode([self.query_prefix + text])[0]
 
 
+class OnnxEmbedder(SentenceTransformerEmbedder):
+    """The same model run by ONNX Runtime, optionally with int8 weights (about 2x faster on CPU).
+
+    The ONNX file is exported from the local model once and cached; nothing is downloaded.
+    Tokenizer, window, name and pooling are the sentence-transformers model's own.
+    """
+
+    def __init__(
+        self, name: str, *, cache_dir: Path, quantize: bool = True, batch_size: int = 32, threads: int = 0
+    ) -> None:
+        super().__init__(name, device="cpu", batch_size=batch_size)
+        import onnxruntime as ort
+
+        mode = getattr(self.model[1], "pooling_mode", None)
+        if mode not in ("mean", "cls"):
+            raise ConfigError(f"the onnx backend supports mean or CLS pooling; {name!r} uses {mode!r}")
+        self.pooling = mode
+        self.normalize = any(type(m).__name__ == "Normalize" for m in self.model)
+        path = self._export(Path(cache_dir), quantize)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.max_length = int(self.model.max_seq_length)
+        self.backend = "onnx-int8" if quantize else "onnx"
+
+    def _export(self, cache_dir: Path, quantize: bool) -> Path:
+        import hashlib
+
+        source = Path(resolve_model(self.name if self.name != canonical_name(DEFAULT_ALIAS) else DEFAULT_ALIAS))
+        stamp = hashlib.sha256()
+        for f in sorted(source.rglob("*")) if source.is_dir() else []:
+            if f.is_file():
+                stamp.update(f"{f.relative_to(source)}:{f.stat().st_size}".encode())
+        folder = cache_dir / f"{self.name.replace('/', '--')}-{stamp.hexdigest()[:12]}"
+        fp32, int8 = folder / "model.onnx", folder / "model-int8.onnx"
+        target = int8 if quantize else fp32
+        if target.exists():
+            return target
+        folder.mkdir(parents=True, exist_ok=True)
+        if not fp32.exists():
+            self._export_fp32(fp32)
+        if quantize:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            tmp = int8.with_suffix(f".{os.getpid()}.tmp")
+            # Per-channel int8 weights keep vectors within ~0.99 cosine of fp32; per-tensor drifts further.
+            quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
+            os.replace(tmp, int8)
+        return target
+
+    def _export_fp32(self, dest: Path) -> None:
+        import torch
+
+        transformer = self.model[0].auto_model.eval()
+
+        class _Hidden(torch.nn.Module):
+            def __init__(self, inner) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                out = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+                return out.last_hidden_state
+
+        sample = self.tokenizer(["a sample", "another sample text"], padding=True, return_tensors="pt")
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        args = tuple(sample.get(n, torch.zeros_like(sample["input_ids"])) for n in names)
+        tmp = dest.with_suffix(f".{os.getpid()}.tmp")
+        log.info("exporting %s to ONNX (once) at %s", self.name, dest)
+        with torch.inference_mode():
+            torch.onnx.export(
+                _Hidden(transformer),
+                args,
+                str(tmp),
+                input_names=names,
+                output_names=["last_hidden_state"],
+                dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]},
+                opset_version=17,
+                dynamo=False,
+            )
+        os.replace(tmp, dest)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # Length-sorted batches waste little on padding.
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            batch = self.tokenizer(
+                [texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
+            )
+            feed = {n: batch[n].astype(np.int64) for n in self.inputs if n in batch}
+            if "token_type_ids" in self.inputs and "token_type_ids" not in feed:
+                feed["token_type_ids"] = np.zeros_like(batch["input_ids"], dtype=np.int64)
+            hidden = self.session.run(None, feed)[0]
+            if self.pooling == "cls":
+                vectors = hidden[:, 0]
+            else:
+                mask = batch["attention_mask"][..., None].astype(np.float32)
+                vectors = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+            if self.normalize:
+                vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+            out[idx] = vectors
+        return out
+
+
+DEFAULT_ALIAS = "all-MiniLM-L6-v2"
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
 def load_embedder(settings) -> SentenceTransformerEmbedder:
     """The embedder the settings name (heavy: build once and pass it around)."""
-    return SentenceTransformerEmbedder(
-        settings.embedding_model, device=settings.device, batch_size=settings.embed_batch_size
+    if settings.embed_backend == "torch":
+        return SentenceTransformerEmbedder(
+            settings.embedding_model, device=settings.device, batch_size=settings.embed_batch_size
+        )
+    return OnnxEmbedder(
+        settings.embedding_model,
+        cache_dir=settings.data_dir / "models",
+        quantize=settings.embed_backend == "onnx-int8",
+        batch_size=settings.embed_batch_size,
     )

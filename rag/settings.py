@@ -53,6 +53,7 @@ class Settings:
     collection: str
     embedding_model: str
     device: str
+    embed_backend: str
     chunk_tokens: int
     chunk_overlap: int
     embed_batch_size: int
@@ -86,11 +87,15 @@ class Settings:
         engine = _env("RAG_PDF_ENGINE", "pypdf").lower()
         if engine not in ("pypdf", "pdfium"):
             raise ConfigError(f"RAG_PDF_ENGINE must be pypdf or pdfium, got {engine!r}")
+        backend = _env("RAG_EMBED_BACKEND", "torch").lower()
+        if backend not in ("torch", "onnx", "onnx-int8"):
+            raise ConfigError(f"RAG_EMBED_BACKEND must be torch, onnx or onnx-int8, got {backend!r}")
         settings = cls(
             data_dir=Path(_env("RAG_DATA_DIR", "data")).expanduser(),
             collection=_env("RAG_COLLECTION", "documents"),
             embedding_model=_env("RAG_EMBEDDING_MODEL", DEFAULT_MODEL),
             device=_env("RAG_DEVICE", "cpu"),
+            embed_backend=backend,
             chunk_tokens=_int("RAG_CHUNK_TOKENS", 200, minimum=16),
             chunk_overlap=_int("RAG_CHUNK_OVERLAP", 32),
             embed_batch_size=_int("RAG_EMBED_BATCH", 32, minimum=1),

@@ -36,3 +36,35 @@ def test_a_model_that_is_not_installed_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache: nothing to load offline
     with pytest.raises(ConfigError, match="not available on this machine"):
         SentenceTransformerEmbedder("example-org/no-such-model")
+
+
+@pytest.fixture(scope="module")
+def onnx_int8(tmp_path_factory):
+    from rag.embedder import OnnxEmbedder
+
+    return OnnxEmbedder("all-MiniLM-L6-v2", cache_dir=tmp_path_factory.mktemp("models"))
+
+
+def test_onnx_int8_backend_matches_the_torch_model(embedder, onnx_int8):
+    texts = [
+        "Total revenue increased 7% to $66.6 billion in 2022.",
+        "The Transformer uses multi-head self-attention instead of recurrence.",
+        "고용노동부는 청년 일자리 창출을 지원합니다.",
+        "word " * 400,  # longer than the window: truncated the same way
+    ]
+    fast, slow = onnx_int8.embed_documents(texts), embedder.embed_documents(texts)
+    assert fast.shape == slow.shape and np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+    assert float(np.min(np.sum(fast * slow, axis=1))) > 0.97
+    assert onnx_int8.name == embedder.name and onnx_int8.max_tokens == embedder.max_tokens
+    q = onnx_int8.embed_query("How much did revenue grow?")
+    assert int(np.argmax(fast @ q)) == 0
+
+
+def test_onnx_export_is_cached(onnx_int8, tmp_path_factory):
+    from rag.embedder import OnnxEmbedder
+
+    [exported] = list(tmp_path_factory.getbasetemp().rglob("model-int8.onnx"))
+    before = exported.stat().st_mtime_ns
+    again = OnnxEmbedder("all-MiniLM-L6-v2", cache_dir=exported.parent.parent)
+    assert exported.stat().st_mtime_ns == before  # reused, not exported again
+    assert again.backend == "onnx-int8"
