@@ -81,21 +81,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
         for backend in args.backends.split(","):
             settings = base.with_(data_dir=Path(tmp) / backend, embed_backend=backend, keep_originals=False)
-            if backend != "torch":  # share one exported model between runs
-                settings = settings.with_(data_dir=Path(tmp) / backend)
             figures[backend] = run(settings, paths)
 
     print(f"inputs: {', '.join(str(p) for p in paths)}; PDF engine {base.pdf_engine}, {base.workers} workers")
-    print(
-        f"peak RSS: main {_peak_mb(resource.RUSAGE_SELF):.0f} MB, extraction workers {_peak_mb(resource.RUSAGE_CHILDREN):.0f} MB"
-    )
+    main_mb, workers_mb = _peak_mb(resource.RUSAGE_SELF), _peak_mb(resource.RUSAGE_CHILDREN)
+    print(f"peak RSS: main {main_mb:.0f} MB, extraction workers {workers_mb:.0f} MB")
     header = f"{'backend':<10} {'files':>5} {'pages':>6} {'chunks':>7} {'wall s':>7} {'pages/s':>8} {'chunks/s':>9}"
     print(header + f" {'encode-only s':>13} {'encode chunks/s':>15} {'ratio':>6}")
     for backend, f in figures.items():
+        wall, encode = f["wall"], f["encode"]
         print(
-            f"{backend:<10} {f['files']:>5} {f['pages']:>6} {f['chunks']:>7} {f['wall']:>7.1f} {f['pages'] / f['wall']:>8.1f}"
-            f" {f['chunks'] / f['wall']:>9.1f} {f['encode']:>13.1f} {f['chunks'] / f['encode']:>15.1f}"
-            f" {f['wall'] / f['encode']:>6.2f}"
+            f"{backend:<10} {f['files']:>5} {f['pages']:>6} {f['chunks']:>7} {wall:>7.1f} {f['pages'] / wall:>8.1f}"
+            f" {f['chunks'] / wall:>9.1f} {encode:>13.1f} {f['chunks'] / encode:>15.1f} {wall / encode:>6.2f}"
         )
         for r in f["failed"]:
             print(f"  failed: {r.file_name}: {r.reason}")
