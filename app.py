@@ -13,7 +13,6 @@ from rag.ui_state import (
     history_turns,
     live_message,
     safe_stream,
-    stored_messages,
     user_message,
 )
 from ui import chat_view, common, resources
@@ -22,7 +21,7 @@ from ui import chat_view, common, resources
 def chat_page() -> None:
     settings, library = common.boot()
     collection = common.collection_picker(library, settings)
-    config, history = resources.chat_config(), resources.history(str(settings.data_dir / "history.sqlite3"))
+    config, history = common.chat_setup(settings)
     state = st.session_state
     if state.get("chat_collection") != collection:  # a chat belongs to one collection
         state.update(chat_collection=collection, chat_id=None, messages=[], chat_picker=None)
@@ -31,47 +30,37 @@ def chat_page() -> None:
 
     ollama = common.ollama_status(settings.ollama_host)
     with st.sidebar:
-        models = ollama.models or [settings.llm_model]
-        default = next((m for m in models if m.split(":")[0] == settings.llm_model.split(":")[0]), models[0])
-        model = st.selectbox("Model", models, index=models.index(default), key="model", disabled=not ollama.models)
-        llm = resources.llm(settings.ollama_host, model, config.timeout_s)
-        if ollama.reachable and not ollama.models:
-            chat_view.pull_button(llm, settings.llm_model, key="pull-sidebar")
+        llm = chat_view.model_picker(settings, config, ollama)
         with st.expander("Retrieval settings"):
             top_k = st.slider("Passages per question (top-k)", 1, 20, min(20, config.top_k), key="top_k")
-            threshold = st.slider("Relevance threshold", 0.0, 1.0, min(1.0, max(0.0, config.min_score)), 0.05,
-                                  key="min_score", help="Below this similarity a question gets 'not found'.")
-            hybrid = st.toggle("Hybrid search (keywords + semantic)", key="hybrid",
-                               help="Falls back to semantic search, with a note, where hybrid is not available.")
-        common.status_line(library, settings, collection, ollama, model)
+            threshold = st.slider(
+                "Relevance threshold",
+                0.0,
+                1.0,
+                min(1.0, max(0.0, config.min_score)),
+                0.05,
+                key="min_score",
+                help="Below this similarity a question gets 'not found'.",
+            )
+            hybrid = st.toggle(
+                "Hybrid search (keywords + meaning)",
+                settings.search_mode == "hybrid",
+                key="hybrid",
+                help="On: keyword (BM25) and semantic search combined. Off: semantic search only.",
+            )
+        common.status_line(library, settings, collection, ollama, llm.model)
 
-        st.subheader("Chats")
-        if st.button("New chat", icon="➕", key="new_chat", width="stretch"):
-            state.update(chat_id=None, messages=[], chat_picker=None)
-        chats = {c.id: c for c in history.list_chats(collection)}
-
-        def reopen() -> None:
-            chosen = state.get("chat_picker")
-            if chosen:
-                state.update(chat_id=chosen, messages=stored_messages(history.get_chat(chosen).messages))
-
-        st.selectbox("Reopen a chat", list(chats), key="chat_picker", on_change=reopen, placeholder="Earlier chats",
-                     format_func=lambda i: f"{chats[i].title} · {chats[i].updated_at[:10]}", index=None)
-        if state.chat_id and state.chat_id in chats:
-            st.download_button("Download as Markdown", chat_view.history_markdown(history, state.chat_id),
-                               file_name=f"chat-{state.chat_id[:8]}.md", mime="text/markdown", key="download_chat")
-            if st.button("Delete this chat", icon="🗑️", key="delete_chat"):
-                history.delete_chat(state.chat_id)
-                state.update(chat_id=None, messages=[], next_chat_pick=None)
-                st.rerun()
+        chat_view.chats_sidebar(history, collection)
 
     st.title("Chat with your PDFs")
-    if not library.documents(collection):
-        st.info("This collection has no documents yet. Add PDFs on the Documents page, then ask here.")
-        st.page_link("pages/1_Documents.py", label="Go to Documents", icon="📄")
+    has_documents = bool(library.documents(collection))
+    if not has_documents:
+        chat_view.getting_started(collection)
     elif not state.messages:
-        st.caption("Ask a question about your documents. Every answer shows the passages it used, with file, page "
-                   "and scores, so you can check it.")
+        st.caption(
+            "Ask a question about your documents. Every answer shows the passages it used, with file, page "
+            "and scores, so you can check it."
+        )
     for message in state.messages:
         with st.chat_message(message["role"]):
             if message["role"] == "user":
@@ -79,7 +68,8 @@ def chat_page() -> None:
             else:
                 chat_view.assistant_message(library, llm, message)
 
-    if question := st.chat_input("Ask about your documents", key="question"):
+    placeholder = "Ask about your documents" if has_documents else "Add documents first (Documents page)"
+    if question := st.chat_input(placeholder, key="question", disabled=not has_documents):
         if not question.strip():
             st.rerun()
         with st.chat_message("user"):
@@ -87,7 +77,7 @@ def chat_page() -> None:
         with st.chat_message("assistant"):
             retriever = Retriever(library, collection, hybrid=hybrid)
             session = ChatSession(retriever, llm, replace(config, top_k=top_k, min_score=threshold))
-            left, right = st.columns([3, 2], gap="medium")
+            left, right = st.columns(chat_view.ANSWER_COLUMNS, gap="medium")
             with left, st.spinner("Searching your documents…"):
                 stream = session.ask(question, history_turns(state.messages))
             with right:
@@ -95,19 +85,21 @@ def chat_page() -> None:
             with left:
                 st.write_stream(safe_stream(stream))
             answer = stream.result()
-        state.messages += [user_message(question), answer_message(answer, notes=retriever.notes)]
+        notes = list(retriever.notes)
         try:
             state.chat_id = state.chat_id or history.create_chat(collection)
-            record_exchange(history, state.chat_id, answer)
+            record_exchange(history, state.chat_id, answer, notes=notes)
             state.next_chat_pick = state.chat_id
         except RagError as e:
-            st.error(f"The chat could not be saved: {e}")
+            notes.append(f"This exchange could not be saved to the chat history: {e}")
+        state.messages += [user_message(question), answer_message(answer, notes=notes)]
         st.rerun()
 
 
-st.set_page_config(page_title="Chat with your PDFs", page_icon="📄", layout="wide")
-extra = [
-    st.Page(str(p.relative_to(Path(__file__).parent)), title=p.stem.split("_", 1)[-1].replace("_", " "))
-    for p in sorted((Path(__file__).parent / "pages").glob("*.py"))
-]
-st.navigation([st.Page(chat_page, title="Chat", icon="💬", default=True), *extra]).run()
+st.set_page_config(page_title="Chat with your PDFs", page_icon=resources.favicon(), layout="wide")
+ICONS = {"Documents": ":material/description:"}
+pages = [st.Page(chat_page, title="Chat", icon=":material/chat:", default=True)]
+for path in sorted((Path(__file__).parent / "pages").glob("*.py")):  # every file page, also future ones
+    title = path.stem.split("_", 1)[-1].replace("_", " ")
+    pages.append(st.Page(str(path.relative_to(Path(__file__).parent)), title=title, icon=ICONS.get(title)))
+st.navigation(pages).run()

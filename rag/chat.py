@@ -303,14 +303,23 @@ class ChatSession:
         return standalone, None
 
 
-def record_exchange(history: ChatHistory, chat_id: str, answer: Answer) -> None:
-    """Store a question and its answer (with sources, rewritten query and mode) in a chat."""
-    history.append_message(chat_id, "user", answer.question)
-    history.append_message(
+def record_exchange(history: ChatHistory, chat_id: str, answer: Answer, *, notes: Sequence[str] = ()) -> None:
+    """Store a question and its answer (sources, rewritten query, mode, failure marks) in one transaction."""
+    meta = {
+        "error": answer.error,
+        "error_kind": answer.error_kind,
+        "incomplete": answer.incomplete,
+        "uncited": answer.uncited,
+        "dropped_sources": answer.dropped_sources,
+        "model": answer.model,
+        "notes": list(notes),
+    }
+    history.append_exchange(
         chat_id,
-        "assistant",
+        answer.question,
         answer.text,
         sources=answer.sources(),
         standalone_query=answer.standalone_query,
         mode=answer.mode,
+        meta={k: v for k, v in meta.items() if v},
     )

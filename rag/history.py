@@ -8,7 +8,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS messages (
     sources TEXT,
     standalone_query TEXT,
     mode TEXT,
+    meta TEXT,
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_by_chat ON messages (chat_id, id);
@@ -65,6 +66,8 @@ class StoredMessage:
     sources: tuple[dict, ...] = ()
     standalone_query: str | None = None
     mode: str | None = None
+    #: what else the answer's display needs: error, error_kind, incomplete, uncited, notes, model
+    meta: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,9 @@ class ChatHistory:
                 # WAL lets Streamlit session threads read while one of them writes.
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(_SCHEMA)
+                columns = {r["name"] for r in conn.execute("PRAGMA table_info(messages)")}
+                if "meta" not in columns:  # a history file from before answers kept their state
+                    conn.execute("ALTER TABLE messages ADD COLUMN meta TEXT")
         except (OSError, sqlite3.Error) as e:
             raise HistoryError(f"cannot open chat history at {self.path}: {e}") from e
 
@@ -133,26 +139,57 @@ class ChatHistory:
         sources: Sequence[Mapping] = (),
         standalone_query: str | None = None,
         mode: str | None = None,
+        meta: Mapping[str, object] | None = None,
     ) -> StoredMessage:
         """Add a message at the end of a chat and bump the chat's ``updated_at``."""
+        with self._connect() as conn:
+            return self._insert(conn, chat_id, role, content, sources, standalone_query, mode, meta)
+
+    def append_exchange(
+        self,
+        chat_id: str,
+        question: str,
+        answer: str,
+        *,
+        sources: Sequence[Mapping] = (),
+        standalone_query: str | None = None,
+        mode: str | None = None,
+        meta: Mapping[str, object] | None = None,
+    ) -> tuple[StoredMessage, StoredMessage]:
+        """A question and its answer in one transaction: never a question left without its answer."""
+        with self._connect() as conn:
+            asked = self._insert(conn, chat_id, "user", question, (), None, None, None)
+            answered = self._insert(conn, chat_id, "assistant", answer, sources, standalone_query, mode, meta)
+        return asked, answered
+
+    def _insert(
+        self,
+        conn: sqlite3.Connection,
+        chat_id: str,
+        role: str,
+        content: str,
+        sources: Sequence[Mapping],
+        standalone_query: str | None,
+        mode: str | None,
+        meta: Mapping[str, object] | None,
+    ) -> StoredMessage:
         if role not in ("user", "assistant"):
             raise ValueError(f"role must be 'user' or 'assistant', got {role!r}")
         now = _now()
         sources_json = json.dumps([dict(s) for s in sources], ensure_ascii=False) if sources else None
-        with self._connect() as conn:
-            row = conn.execute("SELECT title FROM chats WHERE id = ?", (chat_id,)).fetchone()
-            if row is None:
-                raise NotFoundError(f"no chat with id {chat_id!r}")
-            cur = conn.execute(
-                "INSERT INTO messages (chat_id, role, content, sources, standalone_query, mode, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (chat_id, role, content, sources_json, standalone_query, mode, now),
-            )
-            title = _title_from(content) if row["title"] == _UNTITLED and role == "user" else row["title"]
-            conn.execute("UPDATE chats SET updated_at = ?, title = ? WHERE id = ?", (now, title, chat_id))
-            message_id = int(cur.lastrowid or 0)
+        meta_json = json.dumps(dict(meta), ensure_ascii=False) if meta else None
+        row = conn.execute("SELECT title FROM chats WHERE id = ?", (chat_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no chat with id {chat_id!r}")
+        cur = conn.execute(
+            "INSERT INTO messages (chat_id, role, content, sources, standalone_query, mode, meta, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (chat_id, role, content, sources_json, standalone_query, mode, meta_json, now),
+        )
+        title = _title_from(content) if row["title"] == _UNTITLED and role == "user" else row["title"]
+        conn.execute("UPDATE chats SET updated_at = ?, title = ? WHERE id = ?", (now, title, chat_id))
         return StoredMessage(
-            id=message_id,
+            id=int(cur.lastrowid or 0),
             chat_id=chat_id,
             role=role,
             content=content,
@@ -160,6 +197,7 @@ class ChatHistory:
             sources=tuple(dict(s) for s in sources),
             standalone_query=standalone_query,
             mode=mode,
+            meta=dict(meta or {}),
         )
 
     def list_chats(self, collection: str) -> list[ChatSummary]:
@@ -204,6 +242,10 @@ class ChatHistory:
                 lines += ["## Question", "", question, ""]
                 continue
             lines += ["### Answer", "", message.content or _mode_note(message.mode), ""]
+            if message.meta.get("incomplete"):
+                lines += ["_The answer stopped early and is incomplete._", ""]
+            if message.meta.get("error"):
+                lines += [f"_Problem: {message.meta['error']}_", ""]
             if message.standalone_query and message.standalone_query.strip() != question.strip():
                 lines += [f"_Searched for: {message.standalone_query}_", ""]
             if message.sources:
@@ -245,4 +287,5 @@ def _message(row: sqlite3.Row) -> StoredMessage:
         sources=tuple(json.loads(row["sources"])) if row["sources"] else (),
         standalone_query=row["standalone_query"],
         mode=row["mode"],
+        meta=json.loads(row["meta"]) if row["meta"] else {},
     )

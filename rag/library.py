@@ -125,10 +125,12 @@ class Library:
         progress: Progress | None = None,
     ) -> list[FileResult]:
         """Ingest files and folders (or ``Source``s with display names); one result per file."""
-        sources = [
-            p if isinstance(p, Source) else Source(p, p.name, password)
-            for p in (paths if paths and isinstance(paths[0], Source) else expand_paths(paths))
-        ]
+        # Duck-typed: Streamlit's reloader can leave objects of an older Source class around.
+        given = list(paths)
+        if given and all(hasattr(p, "path") and hasattr(p, "name") and hasattr(p, "password") for p in given):
+            sources = given
+        else:
+            sources = [Source(p, p.name, password) for p in expand_paths(given)]
         ingestor = Ingestor(self, collection or self.settings.collection, keep_both=keep_both, progress=progress)
         return ingestor.run(sources)
 

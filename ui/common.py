@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from rag.chat import ChatConfig
 from rag.errors import RagError
+from rag.history import ChatHistory
 from rag.library import Library
 from rag.settings import Settings
-from rag.ui_state import escape_markdown
+from rag.ui_state import escape_markdown, escape_message
 from ui import resources
 
 COLLECTION_KEY = "collection"  # survives page switches (widget keys are dropped with their page)
@@ -23,15 +25,41 @@ class Ollama:
     error: str | None
 
 
+def _use_app_navigation() -> None:
+    """Make a deep link (e.g. /Documents) in a fresh server run through app.py's navigation.
+
+    Until some session has run app.py, Streamlit serves a file in pages/ on its own (its old
+    multipage mode): no page config, the chat page listed as "app". app.py's st.navigation switches
+    the mode for the whole process, so here we switch it and rerun, which lands on the same page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", None):
+        PagesManager.uses_pages_directory = False
+        if len(st.session_state) == 0:  # a new session's first run: nothing (no click) is lost by rerunning
+            st.rerun()
+
+
 def boot() -> tuple[Settings, Library]:
     """Settings and the shared Library, or a clear error and a stopped page."""
+    _use_app_navigation()
     try:
         settings = resources.settings()
         return settings, resources.library(settings)
     except RagError as e:
-        st.error(f"The app cannot start: {e}")
+        st.error("The app cannot start: " + escape_message(str(e)))
         st.stop()
         raise  # unreachable: st.stop() ends the run
+
+
+def chat_setup(settings: Settings) -> tuple[ChatConfig, ChatHistory]:
+    """Answering settings and the chat history, or a clear error and a stopped page."""
+    try:
+        return resources.chat_config(), resources.history(str(settings.data_dir / "history.sqlite3"))
+    except RagError as e:
+        st.error("The chat cannot start: " + escape_message(str(e)))
+        st.stop()
+        raise
 
 
 def collection_picker(library: Library, settings: Settings) -> str:
@@ -40,7 +68,7 @@ def collection_picker(library: Library, settings: Settings) -> str:
     try:
         names = sorted({c.name for c in library.collections()} | {current})
     except RagError as e:
-        st.sidebar.error(f"Cannot list collections: {e}")
+        st.sidebar.error("Cannot list collections: " + escape_message(str(e)))
         names = [current]
 
     def picked() -> None:
@@ -69,12 +97,18 @@ def status_line(library: Library, settings: Settings, collection: str, ollama: O
         st.sidebar.error(
             f"**Ollama not reachable** at `{ollama.host}`: search-only mode (best passages, no generated "
             "answers). Start Ollama (`ollama serve`) or set OLLAMA_HOST.",
-            icon="🔴",
+            icon=":material/cloud_off:",
+        )
+    elif ollama.error:
+        st.sidebar.warning(
+            "**Ollama answered with an error**: " + escape_message(ollama.error), icon=":material/warning:"
         )
     elif not ollama.models:
-        st.sidebar.warning("**Ollama is running but has no models**: search-only until you pull one.", icon="🟠")
+        st.sidebar.warning(
+            "**Ollama is running but has no models**: search-only until you pull one.", icon=":material/warning:"
+        )
     else:
-        st.sidebar.success(f"**Ollama ready** · model `{model}`", icon="🟢")
+        st.sidebar.success(f"**Ollama ready** · model `{model}`", icon=":material/check_circle:")
     try:
         docs = library.documents(collection)
         chunks = sum(d.chunks for d in docs)

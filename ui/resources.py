@@ -27,6 +27,20 @@ def chat_config() -> ChatConfig:
     return ChatConfig.from_env()
 
 
+@st.cache_resource(show_spinner=False)
+def favicon():
+    """The tab icon, drawn here: an icon by name (":material/...:") would be fetched from Google's servers."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((4, 4, 60, 60), radius=12, fill=(37, 99, 235, 255))
+    draw.polygon([(20, 14), (38, 14), (46, 22), (46, 50), (20, 50)], fill=(255, 255, 255, 255))
+    for y in (28, 35, 42):
+        draw.line((25, y, 41, y), fill=(37, 99, 235, 255), width=3)
+    return image
+
+
 @st.cache_resource(show_spinner="Loading the embedding model (first start only)…")
 def embedder(model: str, device: str, batch_size: int) -> Embedder:
     return SentenceTransformerEmbedder(model, device=device, batch_size=batch_size)

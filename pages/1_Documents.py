@@ -1,0 +1,49 @@
+"""Documents: upload PDFs into a collection, watch them being ingested, inspect and delete them."""
+
+import streamlit as st
+
+from rag.ui_state import escape_markdown
+from ui import common, docs_view
+
+settings, library = common.boot()
+collection = common.collection_picker(library, settings)
+docs_view.collections_manager(library, settings, collection)
+state = st.session_state
+
+st.title("Documents")
+st.caption(
+    "Files stay on this computer: they are stored under the data folder by content hash and searched "
+    "locally. Encrypted PDFs ask for their password."
+)
+keep_both = st.toggle(
+    "Keep both versions when a file with the same name is added again",
+    key="keep_both",
+    help="Off: a new version of a file replaces the old one (same name, different content).",
+)
+uploads = st.file_uploader(
+    f"Drop PDF files here, several at once, to add them to “{escape_markdown(collection)}”",
+    type="pdf",
+    accept_multiple_files=True,
+    key=f"uploader-{state.get('uploader_round', 0)}",
+    help=docs_view.uploader_help(),
+)
+if uploads:
+    sources = docs_view.stage_uploads(uploads, settings)  # shows an error for any file it cannot store
+    if sources:
+        docs_view.start_ingest(library, settings, collection, sources, keep_both)
+    state.uploader_round = state.get("uploader_round", 0) + 1  # next run: a fresh, empty uploader
+    if len(sources) == len(uploads):
+        st.rerun()
+
+docs_view.jobs_panel(library, settings)
+
+docs = library.documents(collection)
+st.subheader(f"In this collection: {len(docs)} document{'s' if len(docs) != 1 else ''}")
+if not docs:
+    st.info("No documents yet: drop PDF files on the area above.")
+    st.stop()
+docs_view.documents_table(docs)
+with st.expander("Delete documents"):
+    docs_view.delete_documents(library, collection, docs)
+with st.expander("Look at a document's chunks (what the retriever sees)"):
+    docs_view.chunk_viewer(library, collection, docs)

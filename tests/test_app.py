@@ -1,0 +1,330 @@
+"""The chat page (app.py) through Streamlit's AppTest: the real pipeline over a temp store, the real
+embedding model, and the Ollama protocol test server (stopped or emptied for the failure paths)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from rag.history import ChatHistory
+from rag.ui_state import (
+    best_span,
+    citing_text,
+    escape_markdown,
+    passage_markdown,
+    safe_answer_markdown,
+    safe_stream,
+    sentence_spans,
+)
+from tests.app_support import ATTENTION, app_environment, new_app, page_text, plain
+from tests.conftest import shared_path
+from tests.fake_ollama import FakeOllama, dead_host
+
+PDF_NAME = ATTENTION[-1]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeOllama]:
+    with FakeOllama() as fake:
+        fake.add_model("llama3.2")
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory, server: FakeOllama):
+    """One store with the attention paper ingested, shared by the chat tests (ingesting is the slow part)."""
+    from ui import resources
+
+    pdf = shared_path(*ATTENTION)
+    with app_environment(tmp_path_factory.mktemp("chat") / "data", server.url) as settings:
+        results = resources.library(settings).ingest([pdf])
+        assert [r.status for r in results] == ["ingested"], results
+        yield settings
+
+
+@pytest.fixture
+def fake(server: FakeOllama, env) -> Iterator[FakeOllama]:
+    """The module's server with a clean slate of scripted replies and recorded requests."""
+    from ui import resources
+
+    server.chat_replies.clear()
+    server.requests.clear()
+    server.models.clear()
+    server.add_model("llama3.2")
+    resources.ollama_models.clear()  # the page caches the model list for a few seconds
+    yield server
+
+
+def ask(at, question: str):
+    at.chat_input(key="question").set_value(question).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def sources_frame(at, index: int = -1):
+    frames = [d.value for d in at.dataframe]
+    assert frames, "no sources table on the page:\n" + page_text(at)
+    return frames[index]
+
+
+def test_question_gets_streamed_answer_with_its_own_sources(fake: FakeOllama, env) -> None:
+    fake.queue_chat("Multi-head attention runs several attention functions in parallel [1].")
+    at = new_app().run()
+    assert not at.exception
+    sidebar = page_text(at)
+    assert "Ollama ready" in sidebar and "1 document · 63 chunks" in sidebar
+    ask(at, "What is multi-head attention?")
+
+    text = page_text(at)
+    assert "Multi-head attention runs several attention functions in parallel" in text
+    frame = sources_frame(at)
+    assert set(frame["file"]) == {PDF_NAME}
+    pages = [int(p.split("–")[0]) for p in frame["page"]]
+    assert all(1 <= p <= 15 for p in pages)  # 1-based, within the paper's 15 pages
+    assert list(frame["#"]) == list(range(1, len(frame) + 1))
+    assert list(frame["cited"]) == [True] + [False] * (len(frame) - 1)
+    ranking = [s["score"] for s in at.session_state["messages"][-1]["sources"]]  # hybrid: the fused score
+    assert ranking == sorted(ranking, reverse=True) and frame["dense"].max() > 0.3
+    # The real retriever found the passage that defines multi-head attention, and it went to the model.
+    prompt = fake.chat_requests[-1].body["messages"][-1]["content"]
+    assert "Multi-Head Attention" in prompt and '<source id="1"' in prompt
+    # Every source has a card labelled with number, page and file; the cited one says so.
+    labels = [plain(e.label) for e in at.expander if e.label.startswith("\\[")]
+    assert len(labels) == len(frame)
+    assert labels[0].startswith(f"[1] p. {frame['page'][0]} · ") and "cited" in labels[0]
+    # The conversation and its sources are in session state and in the history database.
+    messages = at.session_state["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[1]["sources"][0]["file_name"] == PDF_NAME
+    chats = ChatHistory(env.data_dir / "history.sqlite3").list_chats("documents")
+    assert [c.title for c in chats] == ["What is multi-head attention?"]
+
+
+def test_old_answers_keep_their_sources_and_followups_show_the_rewrite(fake: FakeOllama, env) -> None:
+    fake.queue_chat("The Transformer uses stacked self-attention layers [1].")
+    at = ask(new_app().run(), "How is the encoder built?")
+    first = sources_frame(at).copy()
+    fake.queue_chat("How many layers does the Transformer encoder stack have?")  # the rewrite (not streamed)
+    fake.queue_chat("The encoder stack has N = 6 identical layers [1].")
+    ask(at, "How many layers does it have?")
+
+    assert len(at.dataframe) == 2  # one table beside each answer
+    assert sources_frame(at, 0).equals(first)  # the old answer kept its own sources
+    text = plain(page_text(at))
+    assert "Searched for (follow-up rewritten): How many layers does the Transformer encoder stack have?" in text
+    rewrite_request = fake.chat_requests[-2].body
+    assert rewrite_request["stream"] is False and "How is the encoder built?" in str(rewrite_request["messages"])
+
+
+def test_search_only_when_ollama_is_unreachable(env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", dead_host())
+    at = ask(new_app().run(), "What is the BLEU score on English-to-German?")
+    text = page_text(at)
+    assert "Ollama not reachable" in text  # the status line
+    assert any("not reachable" in i.value and "best passages" in i.value for i in at.info)
+    assert "Nearest passages" in text
+    frame = sources_frame(at)
+    assert "cited" not in frame.columns and set(frame["file"]) == {PDF_NAME}
+    assert at.session_state["messages"][-1]["mode"] == "search_only"
+
+
+def test_ollama_going_away_mid_session_falls_back_to_search(env, monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeOllama() as doomed:
+        doomed.add_model("llama3.2")
+        monkeypatch.setenv("OLLAMA_HOST", doomed.url)
+        at = new_app().run()
+        assert "Ollama ready" in page_text(at)
+    ask(at, "What optimizer was used for training?")  # the server is gone now
+    assert at.session_state["messages"][-1]["mode"] == "search_only"
+    assert "Nearest passages" in page_text(at) and len(sources_frame(at)) > 0
+
+
+def test_first_start_guides_to_the_documents_page(tmp_path, fake: FakeOllama) -> None:
+    with app_environment(tmp_path / "empty", fake.url):
+        at = new_app().run()
+        assert not at.exception
+        assert any("has no documents yet" in i.value for i in at.info)
+        assert at.chat_input(key="question").disabled
+        assert "Documents" in at.get("page_link")[0].proto.label
+
+
+def test_pull_any_model_by_name(fake: FakeOllama, env) -> None:
+    at = new_app().run()
+    at.text_input(key="pull_name").input("qwen2.5:3b").run()
+    at.button(key="pull-named").click().run()
+    assert not at.exception
+    assert [r.body["model"] for r in fake.requests_to("/api/pull")] == ["qwen2.5:3b"]
+    assert "qwen2.5:3b" in at.selectbox(key="model").options
+
+
+def test_not_found_still_shows_the_nearest_passages(fake: FakeOllama, env) -> None:
+    at = new_app().run()
+    at.slider(key="min_score").set_value(0.95).run()
+    ask(at, "What is the recipe for kimchi stew?")
+    assert any(w.value.startswith("Not found in your documents") for w in at.warning)
+    assert "Nearest passages" in page_text(at) and len(sources_frame(at)) > 0
+    assert not fake.chat_requests  # nothing relevant: the model was not asked to make something up
+
+
+def test_top_k_setting_limits_the_sources(fake: FakeOllama, env) -> None:
+    at = new_app().run()
+    at.slider(key="top_k").set_value(3).run()
+    ask(at, "What is scaled dot-product attention?")
+    assert len(sources_frame(at)) == 3
+
+
+def test_missing_model_offers_a_pull_with_progress(fake: FakeOllama, env) -> None:
+    fake.models.clear()
+    at = new_app().run()
+    assert "has no models" in page_text(at)
+    ask(at, "What is positional encoding?")
+    message = at.session_state["messages"][-1]
+    assert message["mode"] == "error" and message["error_kind"] == "model_not_found"
+    assert any("not installed" in e.value for e in at.error)
+    assert len(sources_frame(at)) > 0  # the nearest passages are still there
+    pull = [b for b in at.button if b.key and b.key.startswith("pull-") and b.key not in ("pull-sidebar", "pull-named")]
+    assert pull and plain(pull[0].label) == "Pull llama3.2"
+    pull[0].click().run()
+    assert not at.exception
+    assert [r.body["model"] for r in fake.requests_to("/api/pull")] == ["llama3.2"]
+    assert "Ollama ready" in page_text(at)  # the model list was refreshed after the pull
+
+
+def test_stream_cut_keeps_partial_text_marked_incomplete(fake: FakeOllama, env) -> None:
+    fake.queue_chat("The model uses residual connections around each of the two sub-layers [1].", cut_after=5)
+    at = ask(new_app().run(), "What surrounds each sub-layer?")
+    message = at.session_state["messages"][-1]
+    assert message["incomplete"] and message["content"].startswith("The model uses residual")
+    assert any(w.value.startswith("Incomplete answer") for w in at.warning)
+    assert len(sources_frame(at)) > 0
+
+
+def test_timeout_is_reported_as_such(fake: FakeOllama, env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_LLM_TIMEOUT", "1")
+    fake.queue_chat("too late", delay_s=3)
+    at = ask(new_app().run(), "How long did training take?")
+    assert at.session_state["messages"][-1]["error_kind"] == "timeout"
+    assert any("did not respond within 1 s" in e.value for e in at.error)
+    assert len(sources_frame(at)) > 0
+
+
+def test_hybrid_toggle_answers_either_way(fake: FakeOllama, env) -> None:
+    at = new_app().run()
+    at.toggle(key="hybrid").set_value(True).run()
+    ask(at, "What is label smoothing?")
+    message = at.session_state["messages"][-1]
+    assert message["mode"] == "answer" and message["sources"]
+    has_lexical = any(s.get("lexical_score") is not None for s in message["sources"])
+    fell_back = any("Hybrid search is not available" in n for n in message["notes"])
+    assert has_lexical != fell_back  # hybrid scores, or a visible note that dense search was used
+    if fell_back:
+        assert any("Hybrid search is not available" in i.value for i in at.info)
+
+
+def test_history_reopen_download_and_delete(fake: FakeOllama, env) -> None:
+    fake.queue_chat("Dropout with a rate of 0.1 was used [1].")
+    at = ask(new_app().run(), "Which dropout rate was used?")
+    chat_id = at.session_state["chat_id"]
+    assert at.download_button(key="download_chat").label == "Download as Markdown"
+
+    at.button(key="new_chat").click().run()
+    assert at.session_state["messages"] == [] and not at.dataframe
+    at.selectbox(key="chat_picker").set_value(chat_id).run()
+    messages = at.session_state["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert "Dropout with a rate of 0.1 was used" in page_text(at)
+    assert set(sources_frame(at)["file"]) == {PDF_NAME}  # the reopened answer brought its sources
+
+    markdown = ChatHistory(env.data_dir / "history.sqlite3").export_markdown(chat_id)
+    assert "## Question" in markdown and PDF_NAME in markdown
+    at.button(key="delete_chat").click().run()
+    assert not at.exception
+    assert chat_id not in {c.id for c in ChatHistory(env.data_dir / "history.sqlite3").list_chats("documents")}
+
+
+def test_page_preview_on_demand(fake: FakeOllama, env) -> None:
+    fake.queue_chat("Attention maps a query and key-value pairs to an output [1].")
+    at = ask(new_app().run(), "How is an attention function described?")
+    assert not at.image
+    toggles = [t for t in at.toggle if t.key and t.key.startswith("pv-")]
+    assert toggles and toggles[0].label.startswith("Show page ")
+    toggles[0].set_value(True).run()
+    assert not at.exception
+    assert len(at.image) == 1
+    page = int(toggles[0].label.rsplit(" ", 1)[1])
+    assert [plain(c) for c in at.image[0].captions] == [f"{PDF_NAME}, page {page}"]
+
+
+def test_injected_markup_in_an_answer_is_shown_not_run(fake: FakeOllama, env) -> None:
+    fake.queue_chat("See ![x](https://evil.example/leak.png) and [click](http://evil.example) <img src=x> [1].")
+    at = ask(new_app().run(), "What is the attention function?")
+    answer = next(m.value for m in at.markdown if "evil" in m.value)
+    assert not re.search(r"(?<!\\)[\[\]<]", answer)  # no live link, image or tag syntax
+    assert "://" not in answer  # no autolink either (a word joiner sits after the colon)
+    assert plain(answer).startswith("See ![x](https://evil.example/leak.png) and [click](http://evil.example)")
+    for m in at.markdown:  # passages and labels: never a live link or image
+        assert not re.search(r"(?<!\\)\]\(|(?<!\\)<[a-z]", m.value), m.value
+
+
+# -- the helpers behind the page -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[link](http://x.example) ![img](https://x.example/a.png) <script>alert(1)</script>",
+        "# heading\n    code block\n> quote\n- item\n1. item\n***\n| a | b |",
+        ":red[coloured] :smile: $x^2$ ~~strike~~ **bold** _it_ `code` https://x.example www.x.example a@x.example",
+        "트랜스포머는 어텐션만 사용한다 [1]. 다음 문장:\n\n새 문단",
+    ],
+)
+def test_escape_markdown_leaves_no_live_markup(text: str) -> None:
+    escaped = escape_markdown(text)
+    assert not re.search(r"(?<!\\)[\[\]<>*_`#~$|!]", escaped)  # every markup character is escaped
+    shown_raw = escaped.replace("\\", "")  # what the renderer sees once escapes are resolved
+    assert "://" not in shown_raw and "www." not in shown_raw and "a@x" not in shown_raw  # no autolinks
+    colons = [i for i, c in enumerate(escaped) if c == ":"]
+    assert all(escaped[i - 1] == "\\" and escaped[i + 1] == "\u2060" for i in colons)  # ":smile:", ":red[" broken
+    assert not re.search(r"^[ \t]", escaped, re.MULTILINE)  # no indented code blocks
+    # What shows is the text itself (modulo leading indentation and line joins).
+    shown = plain(escaped)
+    for word in re.findall(r"\w+", text):
+        assert word in shown
+
+
+def test_safe_answer_keeps_formatting_but_not_links() -> None:
+    out = safe_answer_markdown("**Bold** claim [1]. ![a](https://e.example/x.png) <b>x</b> see www.e.example")
+    assert out.startswith("**Bold** claim \\[1\\].")
+    assert "![a](" not in out and "<b>" not in out and "https://" not in out and "www." not in out
+    # Streamed in odd pieces, the same text is made safe the same way.
+    pieces = ["**Bold** claim [1]. ![a](htt", "ps:/", "/e.example/x.png) <b>x</b> see ww", "w.e.example"]
+    assert "".join(safe_stream(pieces)) == out
+
+
+def test_highlight_finds_the_sentence_an_answer_relies_on() -> None:
+    passage = (
+        "Figure 1: The Transformer - model architecture. The Transformer follows this overall architecture "
+        "using stacked self-attention and point-wise, fully\nconnected layers for both the encoder and decoder."
+        " 3.1 Encoder and Decoder Stacks"
+    )
+    answer = "It uses stacked self-attention and fully connected layers [1][2]. Unrelated claim [3]."
+    claims = citing_text(answer, 1)
+    assert claims.startswith("It uses stacked self-attention") and "Unrelated" not in claims
+    start, end = best_span(passage, claims)
+    assert passage[start:end].startswith("The Transformer follows") and passage[start:end].endswith("decoder.")
+    marked = passage_markdown(passage, (start, end))
+    assert marked.count(":orange-background[") == 1 and "\\:\u2060" in marked  # the caption's colon defused
+    assert best_span(passage, "kimchi stew recipe") is None
+    mixed = "A 3.5 b. 다음 문장。 끝"
+    assert [mixed[a:b] for a, b in sentence_spans(mixed)] == ["A 3.5 b.", "다음 문장。", "끝"]
+
+
+def test_highlight_works_for_korean() -> None:
+    passage = "트랜스포머는 순환 신경망을 사용하지 않는다. 대신 어텐션 메커니즘만으로 입력과 출력의 관계를 모델링한다."
+    # Particles differ ("메커니즘으로" / "메커니즘만으로"): Hangul bigrams still match the words.
+    start, end = best_span(passage, "어떤 메커니즘으로 입력과 출력의 관계를 모델링하나요?")
+    assert passage[start:end].startswith("대신 어텐션")
+    start, end = best_span(passage, "트랜스포머가 순환 신경망을 쓰나요?")
+    assert passage[start:end].startswith("트랜스포머는 순환")

@@ -1,0 +1,187 @@
+"""The Documents page through AppTest: real uploads (AppTest's file_uploader), real ingestion in the
+background, the password path, duplicates, the chunk viewer, deleting, and collections."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from rag.ingest import Source
+from rag.ui_state import IngestJob, needs_password
+from tests.app_support import (
+    ATTENTION,
+    DOCS_PAGE,
+    ENCRYPTED,
+    KOREAN,
+    app_environment,
+    jobs_done,
+    new_app,
+    page_text,
+    plain,
+    run_until,
+)
+from tests.conftest import shared_path
+from tests.fake_ollama import dead_host
+
+PDF = "application/pdf"
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    with app_environment(tmp_path / "data", dead_host()) as settings:
+        yield settings
+
+
+def documents_page():
+    at = new_app().run()
+    at.switch_page(DOCS_PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def documents_frame(at):
+    frames = [d.value for d in at.dataframe if "chunks" in d.value.columns and "file" in d.value.columns]
+    return frames[0] if frames else None
+
+
+def upload(at, *files: tuple[str, bytes]):
+    at.file_uploader[0].set_value([(name, data, PDF) for name, data in files]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return run_until(at, jobs_done)
+
+
+def password_field(at):
+    fields = [t for t in at.text_input if t.key and t.key.startswith("pw-")]
+    return fields[0] if fields else None
+
+
+def unlock(at, password: str):
+    password_field(at).input(password)
+    next(b for b in at.button if b.label == "Unlock and add").click().run()
+    return run_until(at, jobs_done)
+
+
+def test_upload_many_with_a_failure_and_an_encrypted_file(env) -> None:
+    paper = shared_path(*ATTENTION).read_bytes()
+    locked = shared_path(*ENCRYPTED).read_bytes()
+    at = documents_page()
+    assert "No documents yet" in page_text(at)
+    upload(
+        at,
+        ("../../outside/attention paper.pdf", paper),  # the browser's name is a label, never a path
+        ("broken.pdf", b"%PDF-1.7\nthis is not really a PDF\n"),
+        (ENCRYPTED[-1], locked),
+    )
+    text = plain(page_text(at)).replace("**", "")
+    assert "Finished: 1 ingested, 1 failed, 1 need a password (collection “documents”)" in text
+    assert "attention paper.pdf · ingested: 15 pages, 63 chunks" in text
+    assert "broken.pdf · failed: " in text
+    frame = documents_frame(at)
+    assert list(frame["file"]) == ["attention paper.pdf"] and list(frame["pages"]) == [15]
+    assert list(frame["chunks"]) == [63] and frame["size"][0].endswith("MB")
+
+    # A wrong password: asked again, with a hint.
+    assert password_field(at) is not None
+    unlock(at, "not-the-password")
+    assert "That password did not open it" in page_text(at)
+    unlock(at, "password")
+    assert password_field(at) is None
+    frame = documents_frame(at)
+    assert sorted(frame["file"]) == sorted(["attention paper.pdf", ENCRYPTED[-1]])
+
+    # Stored by content hash only: no file is named after an upload; staged copies are gone.
+    data = env.data_dir
+    names = {p.name for p in data.rglob("*")}
+    assert not names & {"attention paper.pdf", "broken.pdf", ENCRYPTED[-1], "outside"}
+    assert not (data.parent / "outside").exists()
+    assert list((data / "uploads").iterdir()) == []
+    assert len(list((data / "files").glob("*.pdf"))) == 2  # the originals, for previews
+
+
+def test_duplicates_chunks_and_delete(env) -> None:
+    from ui import resources
+
+    library = resources.library(env)
+    [first] = library.ingest([shared_path(*ATTENTION)])
+    at = documents_page()
+    upload(at, ("copy of the paper.pdf", shared_path(*ATTENTION).read_bytes()))
+    text = plain(page_text(at)).replace("**", "")
+    assert f"copy of the paper.pdf · duplicate: skipped: already in the collection as '{ATTENTION[-1]}'" in text
+    assert len(documents_frame(at)) == 1
+
+    at.selectbox(key="chunks_doc").set_value(first.doc_id).run()
+    chunks = next(d.value for d in at.dataframe if "tokens" in d.value.columns)
+    assert len(chunks) == first.chunks == 63
+    assert list(chunks["#"]) == list(range(63)) and chunks["pages"][0] == "1"
+    stored = library.document_chunks("documents", first.doc_id)
+    assert at.text[0].value == stored[0].text
+    at.number_input(key="chunk_n").set_value(5).run()
+    assert at.text[0].value == stored[5].text
+
+    at.multiselect(key="delete_docs").set_value([first.doc_id]).run()
+    assert at.button(key="delete_docs_go").disabled  # not before the confirmation
+    at.checkbox(key="delete_docs_sure").check().run()
+    at.button(key="delete_docs_go").click().run()
+    assert not at.exception
+    assert documents_frame(at) is None and "No documents yet" in page_text(at)
+    assert library.documents("documents") == []
+
+
+def test_collections_create_switch_delete(env) -> None:
+    from ui import resources
+
+    at = documents_page()
+    at.text_input(key="new_collection").input("한국어 문서").run()
+    at.button(key="create_collection").click().run()
+    assert any("English letters, digits" in e.value for e in at.error)
+
+    at.text_input(key="new_collection").input("contracts-2024").run()
+    at.button(key="create_collection").click().run()
+    assert at.session_state["collection"] == "contracts-2024"
+    assert at.selectbox(key="collection_picker").value == "contracts-2024"
+    assert "contracts-2024" in at.selectbox(key="collection_picker").options
+    assert "contracts-2024" in {c.name for c in resources.library(env).collections()}
+    upload(at, ("한글 설명서.pdf", shared_path(*KOREAN).read_bytes()))
+    assert "Finished: 1 ingested (collection “contracts-2024”)" in plain(page_text(at))
+    assert list(documents_frame(at)["file"]) == ["한글 설명서.pdf"]
+    assert [d.file_name for d in resources.library(env).documents("contracts-2024")] == ["한글 설명서.pdf"]
+    assert resources.library(env).documents("documents") == []
+
+    at.checkbox(key="delete_collection_sure").check().run()
+    at.button(key="delete_collection").click().run()
+    assert not at.exception
+    assert at.session_state["collection"] == "documents"
+    assert "contracts-2024" not in {c.name for c in resources.library(env).collections()}
+
+
+def test_ingest_job_reports_progress_and_results(env) -> None:
+    """The background job the page polls: snapshots while running, results in input order at the end."""
+    from ui import resources
+
+    library = resources.library(env)
+    bad = env.data_dir / "bad.pdf"
+    bad.write_bytes(b"not a pdf")
+    sources = [
+        Source(shared_path(*KOREAN), "manual.pdf"),
+        Source(bad, "bad.pdf"),
+        Source(shared_path(*ENCRYPTED), "x.pdf"),
+    ]
+    job = IngestJob(library, sources, "documents").start()
+    seen_pages = set()
+    while not job.done:
+        snap = job.snapshot()
+        assert 0.0 <= snap.fraction <= 1.0 and snap.total == 3
+        if snap.current is not None and snap.current.pages_total:
+            seen_pages.add(snap.current.pages_done)
+        time.sleep(0.02)
+    assert job.wait(1)
+    final = job.snapshot()
+    assert final.done and final.error is None and final.current is None and final.fraction == 1.0
+    assert [r.file_name for r in final.results] == ["manual.pdf", "bad.pdf", "x.pdf"]
+    assert [r.status for r in final.results] == ["ingested", "failed", "failed"]
+    assert needs_password(final.results[2]) and not needs_password(final.results[1])
+    assert final.counts() == {"ingested": 1, "replaced": 0, "duplicate": 0, "failed": 2}
+    assert len(seen_pages) > 1  # the page can draw progress, not just a spinner
+    assert job.source_for(final.results[2]) == sources[2]

@@ -1,0 +1,308 @@
+"""Drawing the Documents page: uploads and their ingestion, the documents table, chunks, collections."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from rag.errors import RagError
+from rag.ingest import Source
+from rag.library import Library
+from rag.models import DocumentInfo
+from rag.settings import Settings
+from rag.ui_state import (
+    IngestJob,
+    JobSnapshot,
+    collection_name_problem,
+    escape_markdown,
+    escape_message,
+    hold_staged,
+    human_size,
+    needs_password,
+    release_finished_uploads,
+    release_staged,
+    result_line,
+)
+from rag.uploads import save_upload
+from ui.chat_view import PASSWORDS_KEY
+from ui.common import COLLECTION_KEY
+
+JOBS_KEY = "ingest_jobs"
+_ICONS = {
+    "ingested": ":green[:material/check_circle:]",
+    "replaced": ":green[:material/published_with_changes:]",
+    "duplicate": ":gray[:material/content_copy:]",
+    "failed": ":red[:material/error:]",
+}
+
+
+def start_ingest(library: Library, settings: Settings, collection: str, sources: list[Source], keep_both: bool) -> None:
+    """Run an ingest of staged sources in the background; the page polls it."""
+    hold_staged([Path(s.path) for s in sources])
+    job = IngestJob(
+        library,
+        sources,
+        collection,
+        keep_both=keep_both,
+        on_finished=lambda j: release_finished_uploads(j, settings.data_dir),
+    )
+    st.session_state.setdefault(JOBS_KEY, []).append(job.start())
+
+
+def stage_uploads(files, settings: Settings) -> list[Source]:
+    """Store uploaded files by content hash; names only as labels."""
+    sources = []
+    for f in files:
+        try:
+            sources.append(save_upload(f, f.name, settings.data_dir))
+        except OSError as e:
+            st.error(f"Could not store {escape_markdown(f.name)}: {escape_markdown(str(e.strerror or e))}")
+    return sources
+
+
+def _result_lines(snapshot: JobSnapshot) -> None:
+    for r in snapshot.results:
+        line = f"{_ICONS.get(r.status, '•')} **{escape_markdown(r.file_name)}** · {r.status}: "
+        st.markdown(line + escape_markdown(result_line(r)))
+        for warning in r.warnings:
+            st.caption(":orange[:material/warning:] " + escape_markdown(warning))
+
+
+def job_status(snapshot: JobSnapshot, *, latest: bool) -> None:
+    counts = snapshot.counts()
+    done = len(snapshot.results)
+    target = escape_markdown(snapshot.collection)
+    if not snapshot.done:
+        label, state = f"Adding {snapshot.total} file(s) to “{target}”: {done} of {snapshot.total} done", "running"
+    else:
+        locked = sum(needs_password(r) for r in snapshot.results)
+        counts["failed"] -= locked
+        counts["need a password"] = locked
+        summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+        label = f"Finished: {summary or 'nothing to do'} (collection “{target}”)"
+        state = "error" if snapshot.error or counts["failed"] else "complete"
+    notable = any(r.status not in ("ingested", "replaced") or r.warnings for r in snapshot.results)
+    with st.status(label, state=state, expanded=latest or not snapshot.done or notable or bool(snapshot.error)):
+        if not snapshot.done:
+            current = snapshot.current
+            text = "waiting for the PDF reader…"
+            if current is not None:
+                pages = f"page {current.pages_done} of {current.pages_total}" if current.pages_total else "opening"
+                text = f"{escape_markdown(current.name)}: {pages}, {current.chunks_done} chunks embedded"
+            st.progress(snapshot.fraction, text=text)
+        _result_lines(snapshot)
+        if snapshot.error:
+            st.error("Ingestion stopped: " + escape_message(snapshot.error))
+
+
+def password_prompts(library: Library, settings: Settings, jobs: list[IngestJob]) -> None:
+    """A password field for each encrypted file; a retry runs it again with the password."""
+    retried = st.session_state.setdefault("password_retried", set())
+    for job in jobs:
+        snapshot = job.snapshot()
+        for r in snapshot.results:
+            key = f"{job.job_id}:{r.path}"
+            if not needs_password(r) or key in retried or not snapshot.done:
+                continue
+            source = job.source_for(r)
+            with st.form(f"pw-form-{key}", border=True):
+                wrong = (r.reason or "").startswith("wrong password")
+                hint = "That password did not open it; try again." if wrong else "Enter its password to add it."
+                st.markdown(f":material/lock: **{escape_markdown(r.file_name)}** is encrypted. {hint}")
+                password = st.text_input("Password", type="password", key=f"pw-{key}")
+                unlock, skip = st.columns(2)
+                go = unlock.form_submit_button("Unlock and add", type="primary")
+                dismiss = skip.form_submit_button("Skip this file")
+            if go and not password:
+                st.warning("Type the password first.")
+            if (go and password) or dismiss:
+                retried.add(key)
+                if go and source is not None:
+                    st.session_state.setdefault(PASSWORDS_KEY, {})[r.doc_id] = password
+                    start_ingest(
+                        library,
+                        settings,
+                        snapshot.collection,
+                        [Source(source.path, source.name, password)],
+                        keep_both=job.keep_both,
+                    )
+                release_staged([Path(r.path)], settings.data_dir)  # the retry holds its own use
+                st.rerun()
+
+
+def jobs_panel(library: Library, settings: Settings) -> None:
+    """Progress and results of this session's uploads, refreshed every second while any runs."""
+    jobs: list[IngestJob] = st.session_state.get(JOBS_KEY, [])
+    if not jobs:
+        return
+    running = any(not j.done for j in jobs)
+
+    @st.fragment(run_every=1.0 if running else None)
+    def panel() -> None:
+        for i, job in enumerate(reversed(jobs)):
+            job_status(job.snapshot(), latest=i == 0)
+        if running and all(j.done for j in jobs):
+            st.rerun()  # the whole page: the documents table and counts changed
+
+    panel()
+    password_prompts(library, settings, jobs)
+    if not running and st.button("Clear these results", key="clear_results"):
+        for job in jobs:
+            for r in job.snapshot().results:
+                if needs_password(r) and f"{job.job_id}:{r.path}" not in st.session_state.get("password_retried", ()):
+                    release_staged([Path(r.path)], settings.data_dir)
+        st.session_state[JOBS_KEY] = []
+        st.rerun()
+
+
+def _local_time(iso: str) -> str:
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso
+
+
+def documents_table(docs: list[DocumentInfo]) -> None:
+    frame = pd.DataFrame(
+        [
+            {
+                "file": d.file_name,
+                "pages": d.pages,
+                "chunks": d.chunks,
+                "size": human_size(d.size_bytes),
+                "added": _local_time(d.ingested_at),
+                "status": d.status,
+                "warnings": " · ".join(d.warnings),
+                "id": d.doc_id[:12],
+            }
+            for d in docs
+        ]
+    )
+    st.dataframe(
+        frame,
+        hide_index=True,
+        key="documents_table",
+        column_config={
+            "file": st.column_config.TextColumn("File", width="large"),
+            "pages": st.column_config.NumberColumn("Pages", width="small"),
+            "chunks": st.column_config.NumberColumn("Chunks", width="small"),
+            "size": st.column_config.TextColumn("Size", width="small"),
+            "added": st.column_config.TextColumn("Added"),
+            "status": st.column_config.TextColumn("Status", width="small"),
+            "warnings": st.column_config.TextColumn("Warnings", width="large", help="Pages without usable text"),
+            "id": st.column_config.TextColumn("ID", help="Content hash (SHA-256), first 12 characters"),
+        },
+    )
+
+
+def _doc_label(docs: list[DocumentInfo]):
+    by_id = {d.doc_id: d for d in docs}
+    return lambda doc_id: f"{by_id[doc_id].file_name} ({doc_id[:8]})"
+
+
+def delete_documents(library: Library, collection: str, docs: list[DocumentInfo]) -> None:
+    chosen = st.multiselect(
+        "Documents to delete",
+        [d.doc_id for d in docs],
+        format_func=_doc_label(docs),
+        key="delete_docs",
+        placeholder="Choose documents",
+    )
+    sure = st.checkbox(
+        "Yes, delete them with their chunks and stored originals", key="delete_docs_sure", disabled=not chosen
+    )
+    if st.button(
+        f"Delete {len(chosen)} document(s)",
+        key="delete_docs_go",
+        disabled=not (chosen and sure),
+        icon=":material/delete:",
+    ):
+        for doc_id in chosen:
+            try:
+                library.delete_document(collection, doc_id)
+            except RagError as e:
+                st.error(f"Could not delete {escape_markdown(doc_id[:12])}: " + escape_message(str(e)))
+        for key in ("delete_docs", "delete_docs_sure"):
+            st.session_state.pop(key, None)
+        st.rerun()
+
+
+def chunk_viewer(library: Library, collection: str, docs: list[DocumentInfo]) -> None:
+    doc_id = st.selectbox(
+        "Document",
+        [d.doc_id for d in docs],
+        format_func=_doc_label(docs),
+        key="chunks_doc",
+        index=None,
+        placeholder="Choose a document to see its chunks",
+    )
+    if doc_id is None:
+        return
+    try:
+        chunks = library.document_chunks(collection, doc_id)
+    except RagError as e:
+        st.error("Cannot read the chunks: " + escape_message(str(e)))
+        return
+    st.caption(f"{len(chunks)} chunks: the passages the retriever searches, in document order.")
+    frame = pd.DataFrame(
+        [
+            {
+                "#": c.position,
+                "pages": f"{c.page + 1}" + (f"–{c.page_end + 1}" if c.page_end != c.page else ""),
+                "tokens": c.n_tokens,
+                "text": " ".join(c.text.split()),
+            }
+            for c in chunks
+        ]
+    )
+    st.dataframe(
+        frame,
+        hide_index=True,
+        key="chunks_table",
+        column_config={
+            "#": st.column_config.NumberColumn("#", width="small"),
+            "pages": st.column_config.TextColumn("Page", width="small"),
+            "tokens": st.column_config.NumberColumn("Tokens", width="small"),
+            "text": st.column_config.TextColumn("Text", width="large"),
+        },
+    )
+    if chunks:
+        n = st.number_input("Show chunk", 0, len(chunks) - 1, 0, key="chunk_n")
+        st.text(chunks[int(n)].text)
+
+
+def collections_manager(library: Library, settings: Settings, collection: str) -> None:
+    with st.sidebar.expander("Manage collections"):
+        name = st.text_input("New collection", key="new_collection", placeholder="e.g. contracts-2024")
+        if st.button("Create", key="create_collection", disabled=not name.strip()):
+            problem = collection_name_problem(name)
+            if problem:
+                st.error(problem)
+            else:
+                try:
+                    library.open_collection(name.strip(), create=True)
+                    st.session_state[COLLECTION_KEY] = name.strip()
+                    st.rerun()
+                except RagError as e:
+                    st.error(escape_message(str(e)))
+        st.divider()
+        sure = st.checkbox(
+            f"Delete collection {escape_markdown(collection)} and all its documents", key="delete_collection_sure"
+        )
+        if st.button("Delete collection", key="delete_collection", disabled=not sure, icon=":material/delete:"):
+            try:
+                library.delete_collection(collection)
+            except RagError as e:
+                st.error(escape_message(str(e)))
+            else:
+                st.session_state[COLLECTION_KEY] = settings.collection
+                st.session_state.pop("delete_collection_sure", None)
+                st.rerun()
+
+
+def uploader_help() -> str:
+    limit = st.get_option("server.maxUploadSize")
+    return f"PDF files, up to {limit} MB each (server.maxUploadSize in .streamlit/config.toml)."
