@@ -227,10 +227,10 @@ def evaluate(tokenizers: Sequence[Tokenizer], with_distractors: bool) -> None:
         )
     print("\npaired, per question (reciprocal rank): better / worse / same, one-sided permutation p")
     for new, old, lang in (
-        ("bigram-v1", "whitespace-v1", 0),
-        ("bigram-v1", "kiwi-v1", 0),
-        ("bigram-v1+s", "bigram-v1", 1),
-        ("bigram-v1", "kiwi-v1", 1),
+        ("bigram-v2", "whitespace-v2", 0),
+        ("bigram-v2", "kiwi-v1", 0),
+        ("bigram-v2+s", "bigram-v2", 1),
+        ("bigram-v2", "kiwi-v1", 1),
     ):
         if new in per_question and old in per_question:
             a, b = per_question[new][lang], per_question[old][lang]

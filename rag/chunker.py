@@ -22,6 +22,8 @@ class _Unit:
     page: int
     label: str
     sep: str  # what joins this unit to the one before it
+    ocr: bool = False
+    ocr_confidence: float | None = None
 
 
 def _split_sentences(paragraph: str) -> list[str]:
@@ -78,7 +80,7 @@ class Chunker:
         units: list[_Unit] = []
         for (text, sep), n in zip(pieces, counts):
             if n <= self.max_tokens:
-                units.append(_Unit(text, n, page.index, page.label, sep))
+                units.append(_Unit(text, n, page.index, page.label, sep, page.ocr, page.ocr_confidence))
                 continue
             words = text.split(" ")
             if len(words) > 1:
@@ -87,8 +89,9 @@ class Chunker:
             else:
                 parts = self._hard_split(text)
             for j, part in enumerate(parts):
+                n_part = self.embedder.count_tokens([part])[0]
                 units.append(
-                    _Unit(part, self.embedder.count_tokens([part])[0], page.index, page.label, sep if j == 0 else " ")
+                    _Unit(part, n_part, page.index, page.label, sep if j == 0 else " ", page.ocr, page.ocr_confidence)
                 )
         return units
 
@@ -112,6 +115,7 @@ class Chunker:
         return parts
 
     def _make_chunk(self, units: list[_Unit], text: str, n_tokens: int) -> Chunk:
+        confidences = [u.ocr_confidence for u in units if u.ocr and u.ocr_confidence is not None]
         chunk = Chunk(
             chunk_id=f"{self.doc_id}:{self._position}",
             doc_id=self.doc_id,
@@ -122,6 +126,8 @@ class Chunker:
             page_label=units[0].label,
             text=text,
             n_tokens=n_tokens,
+            ocr=any(u.ocr for u in units),
+            ocr_confidence=min(confidences) if confidences else None,
         )
         self._position += 1
         return chunk
@@ -176,6 +182,28 @@ class Chunker:
             return []
         pending, self._units = self._units, []
         return list(self._pack(pending, final=True))
+
+
+_TITLE_MAX_CHARS = 100
+
+
+def document_title(file_name: str) -> str:
+    """A readable title from a file name: 'BOEING_2022_10K.pdf' -> 'BOEING 2022 10 K'."""
+    stem = re.sub(r"\.pdf$", "", file_name.strip(), flags=re.IGNORECASE)
+    title = re.sub(r"[_\-.]+", " ", stem)
+    title = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", title)
+    title = re.sub(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])", " ", title)
+    return " ".join(title.split())[:_TITLE_MAX_CHARS]
+
+
+def indexed_text(chunk: Chunk, title: bool = True) -> str:
+    """What the retrievers see of a chunk: its text under its document's title.
+
+    Chunks of filings and reports rarely name their company or period; the title (from the file
+    name the user gave) lets "Boeing's 2022 tax rate" find Boeing's page rather than a similar page
+    of another company. The stored and displayed text stays the chunk's own.
+    """
+    return f"{document_title(chunk.file_name)}\n{chunk.text}" if title else chunk.text
 
 
 def chunk_pages(

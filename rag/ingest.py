@@ -15,19 +15,24 @@ import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from .chunker import Chunker
+from .chunker import Chunker, indexed_text
 from .errors import DocumentError, NoTextError, RagError
 from .models import Chunk, FileResult, Page
+from .ocr import INSTALL_HINT, Engine, detect_engine, missing_langs_hint
 from .quality import document_garbled
 from .worker import Opened
 
 log = logging.getLogger(__name__)
 
 _WRITE_BATCH = 64  # chunks embedded and stored together; bounds memory for long documents
+# Mean OCR word confidence below which the summary warns: clean English and Korean pages measured
+# 87-96%, Russian pages read with the default languages (Latin look-alikes) 34-54%.
+_LOW_OCR_CONFIDENCE = 70.0
 
 
 class Progress:
@@ -86,6 +91,10 @@ class _Doc:
     garbled_pages: list[int] = field(default_factory=list)
     page_flags: list[bool] = field(default_factory=list)
     written: list[Chunk] = field(default_factory=list)
+    ocr_pages: list[int] = field(default_factory=list)  # text from OCR
+    ocr_confidences: list[float] = field(default_factory=list)
+    ocr_blank: list[int] = field(default_factory=list)  # OCR ran and found nothing
+    ocr_garbled: list[int] = field(default_factory=list)  # OCR ran and its text is garbled too
 
 
 class Ingestor:
@@ -211,6 +220,15 @@ class Ingestor:
 
     def _accept(self, doc: _Doc, page: Page) -> Page:
         doc.pages += 1
+        if page.ocr:
+            if page.quality == "empty":
+                doc.ocr_blank.append(page.index)
+            elif page.quality == "garbled":
+                doc.ocr_garbled.append(page.index)
+            else:
+                doc.ocr_pages.append(page.index)
+                if page.ocr_confidence is not None:
+                    doc.ocr_confidences.append(page.ocr_confidence)
         if page.quality == "empty":
             doc.empty_pages.append(page.index)
         elif page.quality == "garbled":
@@ -222,26 +240,89 @@ class Ingestor:
         return page
 
     def _write(self, doc: _Doc, chunks: list[Chunk]) -> None:
-        vectors = self.lib.embedder.embed_documents([c.text for c in chunks])
+        vectors = self.lib.embedder.embed_documents([indexed_text(c, self.settings.title_header) for c in chunks])
         self.lib.store.add(self.collection, chunks, np.asarray(vectors))
         doc.chunks += len(chunks)
         doc.written.extend(chunks)
         self.progress.chunks_done(doc.source.name, len(chunks))
 
+    @cached_property
+    def _ocr_engine(self) -> Engine:
+        """The OCR engine as this process sees it (the workers look for it the same way)."""
+        return detect_engine(self.settings.ocr_langs, self.settings.tesseract_cmd)
+
+    def _ocr_advice(self) -> str:
+        """Why pages that need OCR did not get it, and what to do about it."""
+        if self.settings.ocr == "off":
+            return "OCR is off: set RAG_OCR=auto to read them"
+        engine = self._ocr_engine
+        if not engine.available:
+            if engine.version and engine.missing:  # the program works; the languages are missing
+                return (
+                    f"OCR is unavailable: {engine.reason}; install the languages (Debian/Ubuntu:"
+                    f" apt-get install {' '.join('tesseract-ocr-' + x.lower() for x in engine.missing)})"
+                    " or choose installed ones with RAG_OCR_LANGS"
+                )
+            return f"OCR is unavailable: {engine.reason}; {INSTALL_HINT}"
+        return (
+            "OCR could not read them: it found no text, failed, or ran past RAG_OCR_PAGE_TIMEOUT"
+            f" ({self.settings.ocr_page_timeout_s:g} s)"
+        )
+
     def _warnings(self, doc: _Doc) -> list[str]:
         notes = []
-        if doc.empty_pages:
+        if doc.ocr_pages:
+            confidence = (
+                f"mean confidence {sum(doc.ocr_confidences) / len(doc.ocr_confidences):.0f}%"
+                if doc.ocr_confidences
+                else "confidence unknown"
+            )
+            were = "page was" if len(doc.ocr_pages) == 1 else "pages were"
+            low = ""
+            if doc.ocr_confidences and sum(doc.ocr_confidences) / len(doc.ocr_confidences) < _LOW_OCR_CONFIDENCE:
+                low = (
+                    f"; low confidence: the text may be wrong. If the document is not in {self.settings.ocr_langs},"
+                    " add its language to RAG_OCR_LANGS"
+                )
+            notes.append(f"{len(doc.ocr_pages)} {were} OCR'd ({confidence}): pages {_page_list(doc.ocr_pages)}{low}")
+        unread = [i for i in doc.empty_pages if i not in doc.ocr_blank]
+        if unread:
             notes.append(
-                f"{len(doc.empty_pages)} of {doc.pages} pages have no extractable text (scanned or image-only;"
-                f" OCR needed): pages {_page_list(doc.empty_pages)}"
+                f"{len(unread)} of {doc.pages} pages have no extractable text (scanned or image-only;"
+                f" OCR needed; {self._ocr_advice()}): pages {_page_list(unread)}"
+            )
+        if doc.ocr_blank:
+            notes.append(
+                f"{len(doc.ocr_blank)} of {doc.pages} pages have no text even with OCR (blank, or nothing"
+                f" readable in the image): pages {_page_list(doc.ocr_blank)}"
             )
         if doc.garbled_pages:
             action = "skipped" if self.settings.garbled_pages == "skip" else "indexed anyway"
+            not_ocred = [i for i in doc.garbled_pages if i not in doc.ocr_garbled]
+            why = f"; OCR needed; {self._ocr_advice()}" if not_ocred else "; OCR could not read them either"
             notes.append(
-                f"{len(doc.garbled_pages)} pages extract as garbled text (broken font encoding), {action}:"
+                f"{len(doc.garbled_pages)} pages extract as garbled text (broken font encoding{why}), {action}:"
                 f" pages {_page_list(doc.garbled_pages)}"
             )
+        if (doc.ocr_pages or doc.ocr_blank or doc.ocr_garbled) and self._ocr_engine.missing:
+            notes.append(missing_langs_hint(self._ocr_engine.missing))
         return notes
+
+    def _garbled_advice(self, doc: _Doc) -> str:
+        if any(i not in doc.ocr_garbled for i in doc.garbled_pages):
+            return f" ({self._ocr_advice()})"
+        return ", but OCR could not read it either"
+
+    def _no_text_reason(self, doc: _Doc) -> str:
+        unread = [i for i in doc.empty_pages if i not in doc.ocr_blank]
+        if unread:
+            return (
+                f"no extractable text (scanned or image-only PDF; OCR needed on pages {_page_list(unread)};"
+                f" {self._ocr_advice()})"
+            )
+        if doc.ocr_blank:
+            return "no text found, even with OCR (blank pages, or nothing readable in the page images)"
+        return "no extractable text (scanned or image-only PDF; OCR needed)"
 
     def _finish(self, doc: _Doc) -> FileResult:
         name = doc.source.name
@@ -249,15 +330,17 @@ class Ingestor:
             raise NoTextError(
                 name,
                 f"the text layer is garbled on {len(doc.garbled_pages)} of {len(doc.page_flags)} text pages "
-                "(broken font encoding); OCR needed",
+                "(broken font encoding); OCR needed" + self._garbled_advice(doc),
                 kind="garbled",
             )
         if doc.chunks == 0:
             if doc.garbled_pages:
                 raise NoTextError(
-                    name, "the text extracts as garbage (broken font encoding); OCR needed", kind="garbled"
+                    name,
+                    "the text extracts as garbage (broken font encoding); OCR needed" + self._garbled_advice(doc),
+                    kind="garbled",
                 )
-            raise NoTextError(name, "no extractable text (scanned or image-only PDF; OCR needed)")
+            raise NoTextError(name, self._no_text_reason(doc))
         if self.settings.keep_originals:
             self.lib.keep_original(doc.source.path, doc.doc_id)
         replaced = (

@@ -35,7 +35,14 @@ class Library:
         self._embedder = embedder
         self._pool: ExtractionPool | None = None
         self._lock = threading.Lock()
-        self.searcher = Searcher(self, settings.lexical_dir, rrf_k=settings.rrf_k)
+        self.searcher = Searcher(
+            self,
+            settings.lexical_dir,
+            rrf_k=settings.rrf_k,
+            lexical_weight=settings.lexical_weight,
+            max_per_page=settings.max_per_page,
+            title_header=settings.title_header,
+        )
         self.recover()
 
     @property

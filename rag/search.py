@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from .chunker import indexed_text
 from .errors import RagError
 from .fusion import fuse_hits
 from .lexical import LexicalIndex
@@ -27,10 +29,23 @@ MODES = ("hybrid", "dense", "lexical")
 class Searcher:
     """Owns the lexical indexes of one data directory; searches with the library's store and model."""
 
-    def __init__(self, library, directory: Path, *, rrf_k: int = 60, candidates: int = 40) -> None:
+    def __init__(
+        self,
+        library,
+        directory: Path,
+        *,
+        rrf_k: int = 60,
+        lexical_weight: float = 1.0,
+        max_per_page: int = 1,
+        title_header: bool = True,
+        candidates: int = 40,
+    ) -> None:
+        self.title_header = title_header
         self.lib = library
         self.directory = Path(directory)
         self.rrf_k = rrf_k
+        self.lexical_weight = lexical_weight
+        self.max_per_page = max_per_page
         self.candidates = candidates
         self._indexes: dict[str, LexicalIndex] = {}
         self._lock = threading.Lock()
@@ -56,14 +71,14 @@ class Searcher:
         col = self.lib.open_collection(collection)
         for doc_id in ids:
             for chunk in self.lib.store.document_chunks(col, doc_id):
-                yield chunk.chunk_id, chunk.doc_id, chunk.text
+                yield chunk.chunk_id, chunk.doc_id, indexed_text(chunk, self.title_header)
 
     def committed(self, collection: str, chunks: Sequence[Chunk], removed: Sequence[str]) -> None:
         """A document became ready (and ``removed`` ones went): update the index in one write."""
         with self._lock:
             idx = self._indexes.get(collection) or LexicalIndex.open(self._path(collection))
             self._indexes[collection] = idx
-            idx.apply(add=chunks, remove=removed)
+            idx.apply(add=[replace(c, text=indexed_text(c, self.title_header)) for c in chunks], remove=removed)
 
     def removed(self, collection: str, doc_id: str) -> None:
         with self._lock:
@@ -93,11 +108,11 @@ class Searcher:
             pairs = self.lib.store.query(col, vector, n, ready)
             dense = [Hit(c, s, dense_score=s, dense_rank=r) for r, (c, s) in enumerate(pairs, 1)]
             if mode == "dense":
-                return dense[:k]
+                return self._spread(dense, k)
         ready_set = set(ready)
         lexical = [h for h in self.index(collection).search(query, n * 2) if h.chunk_id.split(":")[0] in ready_set][:n]
         if mode == "lexical":
-            fused = fuse_hits([], lexical, self._chunks(col, [h.chunk_id for h in lexical[:k]]), k=self.rrf_k, limit=k)
+            fused = fuse_hits([], lexical, self._chunks(col, [h.chunk_id for h in lexical]), k=self.rrf_k)
             # Ranked by BM25 alone: the score shown is BM25's, not the one-list fusion score.
             fused = [
                 Hit(h.chunk, h.lexical_score, lexical_score=h.lexical_score, lexical_rank=h.lexical_rank) for h in fused
@@ -109,9 +124,28 @@ class Searcher:
                 lexical,
                 self._chunks(col, [h.chunk_id for h in lexical if h.chunk_id not in seen]),
                 k=self.rrf_k,
-                limit=k,
+                weights=(1.0, self.lexical_weight),
             )
-        return self._with_dense_scores(col, fused, vector)
+        return self._with_dense_scores(col, self._spread(fused, k), vector)
+
+    def _spread(self, hits: list[Hit], k: int) -> list[Hit]:
+        """The best ``k`` hits with at most ``max_per_page`` from any one page.
+
+        Several chunks of one page in the top results crowd out other pages that may hold the
+        answer; the best chunk already points the reader (and the model) at that page.
+        """
+        if self.max_per_page <= 0:
+            return hits[:k]
+        seen: dict[tuple[str, int], int] = {}
+        out = []
+        for h in hits:
+            key = (h.chunk.doc_id, h.chunk.page)
+            if seen.get(key, 0) < self.max_per_page:
+                seen[key] = seen.get(key, 0) + 1
+                out.append(h)
+                if len(out) == k:
+                    break
+        return out
 
     def _chunks(self, col, ids: list[str]) -> dict[str, Chunk]:
         return {c.chunk_id: c for c in self.lib.store.chunks_by_id(col, ids)}

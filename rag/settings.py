@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from .errors import ConfigError
+from .ocr import DEFAULT_LANGS, MODES, split_langs
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -69,12 +70,21 @@ class Settings:
     llm_model: str
     search_mode: str
     rrf_k: int
+    lexical_weight: float
+    max_per_page: int
+    title_header: bool
     pdf_engine: str
     chroma_host: str
     chroma_port: int
     chroma_ssl: bool
     chroma_token: str
     chroma_database: str
+    # OCR of pages without a usable text layer (rag/ocr.py); defaults so older callers keep working.
+    ocr: str = "auto"
+    ocr_langs: str = DEFAULT_LANGS
+    ocr_page_timeout_s: float = 60.0
+    ocr_dpi: int = 300
+    tesseract_cmd: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -90,6 +100,17 @@ class Settings:
         backend = _env("RAG_EMBED_BACKEND", "torch").lower()
         if backend not in ("torch", "onnx", "onnx-int8"):
             raise ConfigError(f"RAG_EMBED_BACKEND must be torch, onnx or onnx-int8, got {backend!r}")
+        ocr = _env("RAG_OCR", "auto").lower()
+        if ocr not in MODES:
+            raise ConfigError(f"RAG_OCR must be auto, off or force, got {ocr!r}")
+        ocr_langs = _env("RAG_OCR_LANGS", DEFAULT_LANGS)
+        try:
+            ocr_langs = "+".join(split_langs(ocr_langs))
+        except ValueError as e:
+            raise ConfigError(f"RAG_OCR_LANGS must be Tesseract languages joined by '+' (like kor+eng): {e}") from e
+        ocr_dpi = _int("RAG_OCR_DPI", 300, minimum=72)
+        if ocr_dpi > 1200:
+            raise ConfigError(f"RAG_OCR_DPI must be at most 1200, got {ocr_dpi}")
         settings = cls(
             data_dir=Path(_env("RAG_DATA_DIR", "data")).expanduser(),
             collection=_env("RAG_COLLECTION", "documents"),
@@ -111,12 +132,20 @@ class Settings:
             llm_model=_env("RAG_LLM_MODEL", "llama3.2"),
             search_mode=mode,
             rrf_k=_int("RAG_RRF_K", 60, minimum=1),
+            lexical_weight=_float("RAG_LEXICAL_WEIGHT", 1.0),
+            max_per_page=_int("RAG_MAX_PER_PAGE", 1),
+            title_header=_bool("RAG_TITLE_HEADER", True),
             pdf_engine=engine,
             chroma_host=_env("CHROMA_HOST", ""),
             chroma_port=_int("CHROMA_PORT", 8000, minimum=1),
             chroma_ssl=_bool("CHROMA_SSL", False),
             chroma_token=_env("CHROMA_AUTH_TOKEN", ""),
             chroma_database=_env("RAG_CHROMA_DATABASE", "default_database"),
+            ocr=ocr,
+            ocr_langs=ocr_langs,
+            ocr_page_timeout_s=_float("RAG_OCR_PAGE_TIMEOUT", 60.0, minimum=1.0),
+            ocr_dpi=ocr_dpi,
+            tesseract_cmd=_env("RAG_TESSERACT_CMD", ""),
         )
         if settings.chunk_overlap >= settings.chunk_tokens:
             raise ConfigError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_TOKENS")

@@ -49,10 +49,23 @@ def s_stem(word: str) -> str:
     return word
 
 
+_LETTERS_DIGITS = re.compile(r"\d+|[^\W\d_]+")
+
+
 def _latin_terms(run: str, stem: bool) -> list[str]:
-    if run in STOPWORDS or (len(run) == 1 and not run.isdigit()):
-        return []
-    return [s_stem(run) if stem else run]
+    """A word's term, plus its letter and digit parts when it mixes them.
+
+    "FY2022" must meet "2022" and "10k" (a file name) must meet "10-K" (the text); the joined
+    form stays too, so a code like "h100" still matches itself best.
+    """
+    parts = _LETTERS_DIGITS.findall(run)
+    runs = [run, *parts] if len(parts) > 1 else [run]
+    terms = []
+    for r in runs:
+        if r in STOPWORDS or (len(r) == 1 and not r.isdigit()):
+            continue
+        terms.append(s_stem(r) if stem else r)
+    return terms
 
 
 def cjk_ngrams(run: str, unigrams: bool = False) -> list[str]:
@@ -81,7 +94,7 @@ class WhitespaceTokenizer:
     name: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "name", "whitespace-v1" + ("+s" if self.stem else ""))
+        object.__setattr__(self, "name", "whitespace-v2" + ("+s" if self.stem else ""))
 
     def __call__(self, text: str) -> list[str]:
         terms: list[str] = []
@@ -103,7 +116,7 @@ class BigramTokenizer:
 
     def __post_init__(self) -> None:
         suffix = ("+s" if self.stem else "") + ("+u" if self.unigrams else "")
-        object.__setattr__(self, "name", "bigram-v1" + suffix)
+        object.__setattr__(self, "name", "bigram-v2" + suffix)
 
     def __call__(self, text: str) -> list[str]:
         terms: list[str] = []

@@ -74,3 +74,27 @@ def test_chunks_stop_at_page_ends_but_a_short_page_joins_the_next(embedder):
 
 def test_empty_pages_make_no_chunks(embedder):
     assert chunk_pages([Page(0, "1", "", "empty"), Page(1, "2", "  ")], embedder, "d", "f.pdf") == []
+
+
+@pytest.mark.parametrize(
+    ("name", "title"),
+    [
+        ("BOEING_2022_10K.pdf", "BOEING 2022 10 K"),
+        ("2023 Q1 AAPL.pdf", "2023 Q 1 AAPL"),
+        ("JOHNSON_JOHNSON_2022Q4_EARNINGS.pdf", "JOHNSON JOHNSON 2022 Q 4 EARNINGS"),
+        ("고용노동부_청년일자리창출지원.pdf", "고용노동부 청년일자리창출지원"),
+        ("myAnnualReport-final.PDF", "my Annual Report final"),
+    ],
+)
+def test_document_titles_come_from_file_names(name, title):
+    from rag.chunker import document_title
+
+    assert document_title(name) == title
+
+
+def test_indexed_text_puts_the_title_above_the_chunk(embedder):
+    from rag.chunker import indexed_text
+
+    [chunk] = chunk_pages([Page(0, "1", "Total revenues were $66.6 billion.")], embedder, "d", "BOEING_2022_10K.pdf")
+    assert indexed_text(chunk) == "BOEING 2022 10 K\nTotal revenues were $66.6 billion."
+    assert indexed_text(chunk, title=False) == chunk.text

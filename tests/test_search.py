@@ -96,3 +96,36 @@ def test_korean_question_finds_the_korean_document_lexically(library):
     library.ingest([shared_path(*ATTENTION), shared_path(*KOREAN)])
     hits = library.search("청년일자리창출지원 사업의 목적은 무엇인가요?", k=3, mode="lexical")
     assert hits and hits[0].chunk.file_name == shared_path(*KOREAN).name
+
+
+def test_results_spread_over_pages(two_papers, settings, embedder):
+    lib, _, _ = two_papers
+    query = "attention"
+    capped = lib.search(query, k=8, mode="hybrid")
+    pages = [(h.chunk.doc_id, h.chunk.page) for h in capped]
+    assert len(pages) == len(set(pages)) == 8
+    uncapped = Library(settings.with_(max_per_page=0), embedder=embedder)
+    pages = [(h.chunk.doc_id, h.chunk.page) for h in uncapped.search(query, k=8, mode="hybrid")]
+    assert len(set(pages)) < len(pages)  # without the cap one page fills several places
+    uncapped.close()
+
+
+def test_the_title_lets_a_question_naming_the_document_find_it(library, tmp_path):
+    # Two copies of one paper under different names: only the title tells them apart.
+    src = shared_path(*ATTENTION)
+    for name in ("BOEING_2022_10K.pdf", "LOCKHEED_MARTIN_2021_10K.pdf"):
+        (tmp_path / name).write_bytes(src.read_bytes() + name.encode())  # other bytes: not a duplicate
+    library.ingest([tmp_path / "BOEING_2022_10K.pdf", tmp_path / "LOCKHEED_MARTIN_2021_10K.pdf"])
+    question = "Lockheed Martin 2021: how many attention heads?"
+    for mode in ("lexical", "hybrid"):
+        assert library.search(question, k=3, mode=mode)[0].chunk.file_name == "LOCKHEED_MARTIN_2021_10K.pdf", mode
+    # Dense alone is not asserted: the small English model barely registers a title line.
+
+
+def test_a_lower_lexical_weight_moves_hybrid_towards_dense(two_papers, settings, embedder):
+    lib, _, _ = two_papers
+    query = "How is the model trained and on what hardware?"
+    dense = [h.chunk.chunk_id for h in lib.search(query, k=5, mode="dense")]
+    light = Library(settings.with_(lexical_weight=0.01), embedder=embedder)
+    assert [h.chunk.chunk_id for h in light.search(query, k=5, mode="hybrid")] == dense
+    light.close()

@@ -98,3 +98,11 @@ def test_kiwi_morphemes_drop_particles():
     assert "예산" in terms and "확정" in terms
     assert "은" not in terms and "revenues" in terms
     assert tok.tokenize_many(["예산은", "청년일자리"]) == [tok("예산은"), tok("청년일자리")]
+
+
+def test_letters_and_digits_are_split_but_the_joined_word_stays():
+    from rag.textnorm import get_tokenizer
+
+    terms = get_tokenizer()("FY2022 10-K h100")
+    assert {"fy2022", "fy", "2022", "10", "h100", "100"} <= set(terms)
+    assert "k" not in terms and "h" not in terms  # single letters carry no meaning alone
