@@ -1,4 +1,4 @@
-"""Open a PDF with pypdf and yield its pages' text, page by page.
+"""Open a PDF with pypdf and yield its pages' text, page by page, OCR'd where the text layer fails.
 
 Runs inside the extraction worker process (see ``worker.py``), so it imports nothing heavy.
 """
@@ -8,11 +8,23 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from .errors import DocumentError, PasswordRequired
 from .models import Page
+from .ocr import (
+    Engine,
+    OcrConfig,
+    OcrError,
+    OcrResult,
+    detect_engine,
+    needs_ocr,
+    ocr_image,
+    open_for_render,
+    render_page,
+)
 from .quality import assess
 
 log = logging.getLogger(__name__)
@@ -176,3 +188,65 @@ def iter_pages(reader, name: str, *, max_pages: int | None = None) -> Iterator[P
             continue
         text, garbled = assess(text)
         yield Page(index=index, label=labels[index], text=text, quality="garbled" if garbled else "ok")
+
+
+def ocr_page(page: Page, result: OcrResult) -> Page:
+    """The page with OCR's text in place of its text layer, unless that would lose good text."""
+    text = clean_text(result.text)
+    if not text:
+        if page.quality == "empty":
+            return replace(page, ocr=True, ocr_confidence=result.confidence)
+        return page  # OCR found nothing: whatever the layer holds is still more
+    text, garbled = assess(text)
+    if garbled and page.quality == "ok":
+        return page  # re-OCR (RAG_OCR=force) made it worse
+    return replace(page, text=text, quality="garbled" if garbled else "ok", ocr=True, ocr_confidence=result.confidence)
+
+
+def with_ocr(
+    pages: Iterator[Page],
+    path: str | Path,
+    name: str,
+    config: OcrConfig,
+    *,
+    password: str | None = None,
+    on_ocr: Callable[[int], None] | None = None,
+    engine: Engine | None = None,
+) -> Iterator[Page]:
+    """Pages as ``iter_pages`` yields them, each OCR'd first when ``config.mode`` says it needs it.
+
+    ``on_ocr(index)`` is called before a page's OCR starts (the worker's heartbeat). A page whose
+    OCR fails keeps the text it had; without a working engine every page passes through unchanged.
+    """
+    document = None
+    broken: OcrError | None = None
+    try:
+        for page in pages:
+            if not needs_ocr(page.quality, config.mode) or broken is not None:
+                yield page
+                continue
+            if engine is None:
+                engine = detect_engine(config.langs, config.tesseract_cmd)
+                if not engine.available:
+                    log.info("%s: OCR unavailable: %s", name, engine.reason)
+            if not engine.available:
+                yield page
+                continue
+            if on_ocr is not None:
+                on_ocr(page.index)
+            try:
+                if document is None:
+                    document = open_for_render(str(path), password)
+                image = render_page(document, page.index, config.dpi)
+                result = ocr_image(image, engine, timeout_s=config.page_timeout_s)
+            except OcrError as e:
+                log.warning("%s: page %d: %s", name, page.index + 1, e)
+                if document is None:
+                    broken = e  # the file cannot be rendered: no page of it can be OCR'd
+                yield page
+                continue
+            log.debug("%s: page %d OCR'd in %.1f s (%d words)", name, page.index + 1, result.seconds, result.words)
+            yield ocr_page(page, result)
+    finally:
+        if document is not None:
+            document.close()

@@ -14,6 +14,10 @@ class Page:
     text: str
     #: "ok", "empty" (no extractable text) or "garbled" (text layer looks like broken font encoding)
     quality: str = "ok"
+    #: the text comes from OCR of the rendered page (found nothing when ``text`` is empty)
+    ocr: bool = False
+    #: mean word confidence of that OCR, 0-100; None when OCR found no words or did not run
+    ocr_confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -29,10 +33,14 @@ class Chunk:
     page_label: str
     text: str
     n_tokens: int
+    #: some of the text comes from OCR of page images
+    ocr: bool = False
+    #: the lowest mean OCR word confidence (0-100) of the chunk's OCR'd pages; None when not known
+    ocr_confidence: float | None = None
 
-    def metadata(self) -> dict[str, str | int]:
-        """Flat metadata as stored in Chroma."""
-        return {
+    def metadata(self) -> dict[str, str | int | float | bool]:
+        """Flat metadata as stored in Chroma (which has no null: an unknown confidence is left out)."""
+        meta: dict[str, str | int | float | bool] = {
             "doc_id": self.doc_id,
             "file_name": self.file_name,
             "position": self.position,
@@ -40,7 +48,11 @@ class Chunk:
             "page_end": self.page_end,
             "page_label": self.page_label,
             "n_tokens": self.n_tokens,
+            "ocr": self.ocr,
         }
+        if self.ocr_confidence is not None:
+            meta["ocr_confidence"] = float(self.ocr_confidence)
+        return meta
 
     @classmethod
     def from_record(cls, chunk_id: str, text: str, meta: dict) -> Chunk:
@@ -54,6 +66,8 @@ class Chunk:
             page_label=str(meta.get("page_label", "")),
             text=text,
             n_tokens=int(meta.get("n_tokens", 0)),
+            ocr=bool(meta.get("ocr", False)),
+            ocr_confidence=float(meta["ocr_confidence"]) if meta.get("ocr_confidence") is not None else None,
         )
 
 
@@ -89,6 +103,8 @@ class Hit:
             "lexical_score": self.lexical_score,
             "lexical_rank": self.lexical_rank,
             "rerank_score": self.rerank_score,
+            "ocr": c.ocr,
+            "ocr_confidence": c.ocr_confidence,
             "text": c.text,
         }
 

@@ -3,6 +3,8 @@
 A hostile PDF can loop, recurse or allocate without end inside pypdf; only a separate process
 can be stopped from outside. Workers are reused across files and replaced when one is killed.
 Pages stream back one by one, so the caller can chunk and embed while parsing goes on.
+Pages without a usable text layer are OCR'd in the same worker (``loader.with_ocr``); before each
+such page the worker says so, and that page gets the longer OCR limit instead of the stall limit.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from pathlib import Path
 
 from .errors import DocumentError, ExtractionTimeout, PasswordRequired, ResourceLimitError
 from .models import Page
+from .ocr import OcrConfig
 
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.05
+_STARTUP_GRACE_S = 30.0
 _ERRORS = {"password_required": PasswordRequired, "timeout": ExtractionTimeout, "resource_limit": ResourceLimitError}
 
 
@@ -42,6 +46,7 @@ class _Task:
     password: str | None
     max_pages: int
     engine: str = "pypdf"
+    ocr: OcrConfig | None = None
 
 
 def _limit_memory(memory_mb: int) -> None:
@@ -61,8 +66,11 @@ def _limit_memory(memory_mb: int) -> None:
 def _worker_main(conn, memory_mb: int) -> None:
     """Worker process loop: read a task, stream its pages back, repeat until told to stop."""
     logging.disable(logging.CRITICAL)  # pypdf logs on every odd font; the parent reports what matters
-    _limit_memory(memory_mb)
-    from .loader import iter_pages, open_document
+    _limit_memory(memory_mb)  # inherited by the tesseract processes this worker starts
+    # Tesseract's OpenMP threads fight the other workers for the same cores: one thread each measured
+    # 3-4 times faster per page on a 2-core machine. A value set by the user wins.
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    from .loader import iter_pages, open_document, with_ocr
 
     while True:
         try:
@@ -74,7 +82,17 @@ def _worker_main(conn, memory_mb: int) -> None:
         try:
             reader = open_document(Path(task.path), task.password, name=task.name, engine=task.engine)
             conn.send(("open", task.job_id, len(reader.pages)))
-            for page in iter_pages(reader, task.name, max_pages=task.max_pages):
+            pages = iter_pages(reader, task.name, max_pages=task.max_pages)
+            if task.ocr is not None and task.ocr.mode != "off":
+                pages = with_ocr(
+                    pages,
+                    task.path,
+                    task.name,
+                    task.ocr,
+                    password=task.password,
+                    on_ocr=lambda index, job_id=task.job_id: conn.send(("ocr", job_id, index)),
+                )
+            for page in pages:
                 conn.send(("page", task.job_id, page))
             conn.send(("done", task.job_id, None))
         except DocumentError as e:
@@ -130,6 +148,7 @@ class _Slot(threading.Thread):
 
     def _kill(self) -> None:
         if self.process is not None:
+            self._kill_children()
             self.process.kill()
             self.process.join(timeout=5)
         if self.conn is not None:
@@ -158,21 +177,51 @@ class _Slot(threading.Thread):
             self.process.join(timeout=2)
         self._kill()
 
-    def _rss_mb(self) -> float:
+    def _kill_children(self) -> None:
+        """Stop the programs the worker started (tesseract), which killing the worker would orphan."""
         import psutil
 
         try:
-            return psutil.Process(self.process.pid).memory_info().rss / 2**20
-        except (psutil.Error, AttributeError):
+            children = psutil.Process(self.process.pid).children(recursive=True)
+        except (psutil.Error, AttributeError, ValueError):
+            return
+        for child in children:
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
+
+    def _rss_mb(self) -> float:
+        """Memory of the worker and of the programs it runs (tesseract), together."""
+        import psutil
+
+        try:
+            process = psutil.Process(self.process.pid)
+            rss = process.memory_info().rss
+            children = process.children(recursive=True)
+        except (psutil.Error, AttributeError, ValueError):
             return 0.0
+        for child in children:
+            try:
+                rss += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return rss / 2**20
 
     def _run_job(self, job: Job) -> None:
+        grace = 0.0
         if self.process is None or not self.process.is_alive():
             self._kill()
             self._start_process()
+            # A new process spends seconds importing on a busy machine; that is not a stalled page.
+            grace = _STARTUP_GRACE_S
         self.conn.send(job.task)
-        started = last = time.monotonic()
+        started = time.monotonic()
+        last = started + grace
         checks = itertools.count()
+        limit = self.pool.page_timeout_s
+        ocr_page: int | None = None  # the page being OCR'd, from the worker's heartbeat
+        n_ocr = 0
         while True:
             if self.conn.poll(_POLL_S):
                 try:
@@ -183,19 +232,28 @@ class _Slot(threading.Thread):
                     job._put("error", ("corrupt", f"the PDF reader crashed on this file (exit code {code})"))
                     return
                 last = time.monotonic()
+                if kind == "ocr":  # heartbeat: OCR of page ``payload`` starts now
+                    ocr_page, limit = int(payload), self.pool.ocr_page_limit_s
+                    n_ocr += 1
+                    continue
+                ocr_page, limit = None, self.pool.page_timeout_s
                 job._put(kind, payload)
                 if kind in ("done", "error"):
                     return
                 continue
             now = time.monotonic()
             reason = None
-            if now - last > self.pool.page_timeout_s:
-                reason = (
-                    "timeout",
-                    f"extraction stalled for over {self.pool.page_timeout_s:g} s on one page and was stopped",
-                )
+            if now - last > limit:
+                if ocr_page is not None:
+                    reason = (
+                        "timeout",
+                        f"OCR of page {ocr_page + 1} took over {limit:g} s and was stopped (RAG_OCR_PAGE_TIMEOUT)",
+                    )
+                else:
+                    reason = ("timeout", f"extraction stalled for over {limit:g} s on one page and was stopped")
             elif now - started > self.pool.file_timeout_s:
-                reason = ("timeout", f"extraction took over {self.pool.file_timeout_s:g} s and was stopped")
+                more = f" ({n_ocr} pages OCR'd; raise RAG_FILE_TIMEOUT for long scans)" if n_ocr else ""
+                reason = ("timeout", f"extraction took over {self.pool.file_timeout_s:g} s and was stopped{more}")
             elif next(checks) % 4 == 0 and self._rss_mb() > self.pool.memory_mb:
                 reason = (
                     "resource_limit",
@@ -222,8 +280,10 @@ class ExtractionPool:
         memory_mb: int = 1536,
         max_pages: int = 5000,
         engine: str = "pypdf",
+        ocr: OcrConfig | None = None,
     ) -> None:
         self.engine = engine
+        self.ocr = ocr
         self.page_timeout_s = page_timeout_s
         self.file_timeout_s = file_timeout_s
         self.memory_mb = memory_mb
@@ -245,11 +305,34 @@ class ExtractionPool:
             memory_mb=settings.worker_memory_mb,
             max_pages=settings.max_pages,
             engine=settings.pdf_engine,
+            ocr=OcrConfig(
+                mode=settings.ocr,
+                langs=settings.ocr_langs,
+                dpi=settings.ocr_dpi,
+                page_timeout_s=settings.ocr_page_timeout_s,
+                tesseract_cmd=settings.tesseract_cmd,
+            ),
         )
+
+    @property
+    def ocr_page_limit_s(self) -> float:
+        """How long one OCR'd page may take before its worker is killed.
+
+        The worker stops tesseract itself at the OCR limit and keeps the page without text; the
+        stall limit on top covers rendering the page and leaves that cut-off time to happen.
+        """
+        ocr_limit = self.ocr.page_timeout_s if self.ocr is not None else 60.0
+        return ocr_limit + self.page_timeout_s
 
     def submit(self, path: Path, name: str | None = None, password: str | None = None) -> Job:
         task = _Task(
-            next(self._ids), str(os.fspath(path)), name or Path(path).name, password, self.max_pages, self.engine
+            next(self._ids),
+            str(os.fspath(path)),
+            name or Path(path).name,
+            password,
+            self.max_pages,
+            self.engine,
+            self.ocr,
         )
         job = Job(task)
         self._jobs.put(job)

@@ -138,9 +138,7 @@ class FakeOllama:
             self.models[model.name] = model
         return model
 
-    def queue_chat(
-        self, text: str | list[str] = "This is a scripted answer [1].", **kwargs: object
-    ) -> ChatReply:
+    def queue_chat(self, text: str | list[str] = "This is a scripted answer [1].", **kwargs: object) -> ChatReply:
         reply = ChatReply(text, **kwargs)  # type: ignore[arg-type]
         with self._lock:
             self.chat_replies.append(reply)
@@ -321,9 +319,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._line({"error": reply.error_line})
         elif not reply.omit_done:
             self._line(
-                _chat_line(
-                    name, "", done=True, reply=reply, prompt_tokens=prompt_tokens, eval_count=len(tokens)
-                )
+                _chat_line(name, "", done=True, reply=reply, prompt_tokens=prompt_tokens, eval_count=len(tokens))
             )
         self._end_stream()
 

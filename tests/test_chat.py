@@ -118,10 +118,7 @@ def test_streamed_answer_with_citations_mapped(server: FakeOllama, retriever: Ov
     assert "<question>How long is the X200 warranty?</question>" in user
     for n, hit in enumerate(expected_hits, start=1):
         page = f"p. {hit.chunk.page + 1}"
-        assert (
-            f'<source id="{n}" file="{hit.chunk.file_name}" page="{page}">\n{hit.chunk.text}\n</source>'
-            in user
-        )
+        assert f'<source id="{n}" file="{hit.chunk.file_name}" page="{page}">\n{hit.chunk.text}\n</source>' in user
 
 
 def test_sources_json_for_history(server: FakeOllama, retriever: OverlapRetriever) -> None:
@@ -178,9 +175,7 @@ def test_unreachable_server_gives_search_only_passages(retriever: OverlapRetriev
     assert answer.error_kind == "unavailable"
 
 
-def test_server_gone_between_questions_gives_search_only(
-    server: FakeOllama, retriever: OverlapRetriever
-) -> None:
+def test_server_gone_between_questions_gives_search_only(server: FakeOllama, retriever: OverlapRetriever) -> None:
     session = make_session(server.url, retriever)
     server.queue_chat("Two years [1].")
     assert session.answer("How long is the X200 warranty?").mode == "answer"
@@ -247,9 +242,7 @@ def test_reader_stopping_early_keeps_text_so_far(server: FakeOllama, retriever: 
     assert answer.incomplete and answer.mode == "answer" and answer.cited == (1,)
 
 
-def test_stream_cut_before_any_text_is_an_error_with_hits(
-    server: FakeOllama, retriever: OverlapRetriever
-) -> None:
+def test_stream_cut_before_any_text_is_an_error_with_hits(server: FakeOllama, retriever: OverlapRetriever) -> None:
     server.queue_chat(["never sent"], cut_after=0)
     answer = make_session(server.url, retriever).answer("How long is the X200 warranty?")
     assert answer.mode == "error" and answer.error_kind == "interrupted" and len(answer.hits) == 3
@@ -263,9 +256,7 @@ def test_length_limit_marks_incomplete(server: FakeOllama, retriever: OverlapRet
 
 def test_small_context_drops_lowest_ranked_sources(server: FakeOllama) -> None:
     server.add_model("tiny", context_length=1024)
-    chunks = [
-        make_chunk(i, "long.pdf", i, f"X200 warranty section {i}. " + "detail " * 150) for i in range(6)
-    ]
+    chunks = [make_chunk(i, "long.pdf", i, f"X200 warranty section {i}. " + "detail " * 150) for i in range(6)]
     retriever = OverlapRetriever(chunks)
     server.queue_chat("Two years [1].")
     answer = make_session(server.url, retriever, model="tiny", top_k=6).answer("X200 warranty?")

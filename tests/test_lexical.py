@@ -58,9 +58,7 @@ def test_english_scores_match_hand_computed_bm25():
     assert hits[1].score == pytest.approx(lucene_bm25(1, 2, 3, 3, avg), rel=1e-5)
     two_terms = index.search("minister's budget", 10)
     assert ids(two_terms) == ["e2", "e1"]
-    assert two_terms[0].score == pytest.approx(
-        lucene_bm25(1, 2, 3, 3, avg) + lucene_bm25(1, 1, 3, 3, avg), rel=1e-5
-    )
+    assert two_terms[0].score == pytest.approx(lucene_bm25(1, 2, 3, 3, avg) + lucene_bm25(1, 1, 3, 3, avg), rel=1e-5)
 
 
 def test_korean_term_inside_inflected_word_needs_bigrams():
@@ -136,9 +134,7 @@ def test_rebuild_equals_incremental_build(tmp_path):
     incremental.add(KOREAN)
     incremental.remove("weather")
     rebuilt = LexicalIndex(tmp_path / "lex")
-    state = rebuilt.rebuild(
-        [(c.chunk_id, c.doc_id, c.text) for c in ENGLISH + KOREAN if c.doc_id != "weather"]
-    )
+    state = rebuilt.rebuild([(c.chunk_id, c.doc_id, c.text) for c in ENGLISH + KOREAN if c.doc_id != "weather"])
     assert state.chunks == 5 and not state.needs_rebuild
     for query in ("budget", "예산 2024", "청년 기업", "minister report"):
         assert incremental.search(query, 10) == rebuilt.search(query, 10)
