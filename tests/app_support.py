@@ -28,7 +28,7 @@ def app_environment(data_dir: Path, ollama_host: str, **extra: str) -> Iterator[
 
     with pytest.MonkeyPatch.context() as mp:
         for key in list(os.environ):
-            if key.startswith("RAG_") or key == "OLLAMA_HOST":
+            if (key.startswith("RAG_") and key != "RAG_SHARED_DATA") or key == "OLLAMA_HOST":
                 mp.delenv(key, raising=False)
         mp.setenv("RAG_DATA_DIR", str(data_dir))
         mp.setenv("RAG_WORKERS", "1")  # the machine is small; one PDF reader process is plenty here
