@@ -72,6 +72,7 @@ def _worker_main(conn, memory_mb: int) -> None:
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     from .loader import iter_pages, open_document, with_ocr
 
+    conn.send(("ready", None, None))  # imports done: from now on a silent worker is a stalled page
     while True:
         try:
             task = conn.recv()
@@ -208,16 +209,31 @@ class _Slot(threading.Thread):
                 pass
         return rss / 2**20
 
+    def _wait_ready(self) -> str | None:
+        """Wait for a new worker to finish importing; the reason it failed, or None."""
+        # Importing takes seconds on a busy machine; that time must not count against the first page.
+        deadline = time.monotonic() + _STARTUP_GRACE_S
+        while time.monotonic() < deadline:
+            if self.conn.poll(_POLL_S):
+                kind, _, _ = self.conn.recv()
+                if kind == "ready":
+                    return None
+            elif not self.process.is_alive():
+                return f"the PDF reader process could not start (exit code {self.process.exitcode})"
+        return f"the PDF reader process did not start within {_STARTUP_GRACE_S:g} s"
+
     def _run_job(self, job: Job) -> None:
-        grace = 0.0
         if self.process is None or not self.process.is_alive():
             self._kill()
             self._start_process()
-            # A new process spends seconds importing on a busy machine; that is not a stalled page.
-            grace = _STARTUP_GRACE_S
+            failure = self._wait_ready()
+            if failure:
+                self._kill()
+                job._put("error", ("corrupt", failure))
+                return
         self.conn.send(job.task)
         started = time.monotonic()
-        last = started + grace
+        last = started
         checks = itertools.count()
         limit = self.pool.page_timeout_s
         ocr_page: int | None = None  # the page being OCR'd, from the worker's heartbeat

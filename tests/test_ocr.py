@@ -72,6 +72,19 @@ def mixed(text_src: Path, text_index: int, scanned: Path, dest: Path) -> Path:
     return dest
 
 
+def repeated(scanned: Path, copies: int, dest: Path) -> Path:
+    """The one-page scan ``copies`` times over: OCR long enough to outlast any time limit under test."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    page = PdfReader(scanned).pages[0]
+    for _ in range(copies):
+        writer.add_page(page)
+    with open(dest, "wb") as f:
+        writer.write(f)
+    return dest
+
+
 def norm(text: str) -> str:
     return " ".join(text.split())
 
@@ -259,14 +272,14 @@ def test_an_ocr_page_over_its_limit_keeps_no_text_and_the_file_goes_on(scans, tm
     assert pages[1].quality == "empty" and not pages[1].ocr and pages[1].text == ""
 
 
-def test_killing_a_worker_mid_ocr_also_stops_tesseract(scans):
+def test_killing_a_worker_mid_ocr_also_stops_tesseract(scans, tmp_path):
     import psutil
 
     _engine_or_skip("eng")
-    warm = shared_path("pdfs", "general", "latex_two_column_lorem.pdf")
+    # 20 pages of OCR take far over 3 s even on a fast machine (one page took 1-4 s here).
+    long_scan = repeated(scans["english"][0], 20, tmp_path / "long_scan.pdf")
     with ExtractionPool(1, page_timeout_s=5.0, file_timeout_s=3.0, ocr=OcrConfig(langs="eng")) as pool:
-        _drain(pool.submit(warm))  # the worker is up: the file limit below counts OCR, not start-up
-        job = pool.submit(scans["english"][0])
+        job = pool.submit(long_scan)
         deadline = time.monotonic() + 10
         tesseract = None
         while tesseract is None and time.monotonic() < deadline:
