@@ -26,6 +26,25 @@ _PREFIXES = {
 }
 
 
+def vocabulary_fit(tokens: Sequence[str], unknown: str | None = None) -> float:
+    """Share of a text's letters the model reads as word pieces, not lone letters (1.0 without letters).
+
+    An English-only model splits Korean into single jamo or unknown tokens: its vectors for such a
+    text carry little meaning, and this share tells the search to lean on BM25 instead.
+    """
+    covered = total = 0
+    for token in tokens:
+        if token == unknown:
+            total += 1
+            continue
+        piece = token.removeprefix("##").lstrip("\u2581\u0120")  # WordPiece, SentencePiece, byte-BPE marks
+        letters = sum(ch.isalpha() for ch in piece)
+        total += letters
+        if letters >= 2 or piece.isascii():  # one Latin letter is a word ("a", "I"); one jamo is not
+            covered += letters
+    return covered / total if total else 1.0
+
+
 def canonical_name(name: str) -> str:
     """The name a collection records, so 'all-MiniLM-L6-v2' and its hub id compare equal."""
     key = name.strip().lower()
@@ -66,6 +85,13 @@ class Embedder(ABC):
     @abstractmethod
     def embed_query(self, text: str) -> np.ndarray:
         """Normalised query vector."""
+
+    def fit(self, text: str) -> float:
+        """How well the model's vocabulary covers ``text`` (``vocabulary_fit``); 1.0 when unknown."""
+        tokenizer = getattr(self, "tokenizer", None)
+        if tokenizer is None or not hasattr(tokenizer, "tokenize"):
+            return 1.0
+        return vocabulary_fit(tokenizer.tokenize(text), getattr(tokenizer, "unk_token", None))
 
 
 def resolve_model(name: str) -> str:

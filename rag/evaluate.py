@@ -535,6 +535,8 @@ def _collection_setup(lib: Library, collection: str) -> tuple[dict, set[str]]:
         "chunk_tokens": s.chunk_tokens,
         "chunk_overlap": s.chunk_overlap,
         "rrf_k": s.rrf_k,
+        "lexical_weight": s.lexical_weight,
+        "doc_weight": s.doc_weight,
         "documents": len(docs),
         "chunks": sum(d.chunks for d in docs),
     }

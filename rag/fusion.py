@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from .models import Chunk, Hit
 
@@ -107,3 +108,24 @@ def fuse_hits(
         if limit is not None and len(out) >= limit:
             break
     return out
+
+
+def with_document_prior(hits: Sequence[Hit], doc_scores: Mapping[str, float], weight: float) -> list[Hit]:
+    """Hits re-ranked by their min-max normalised score plus ``weight`` times their document's score.
+
+    ``doc_scores`` (document id to a non-negative score, e.g. ``LexicalIndex.document_scores``) is
+    scaled so the best document gets 1. A chunk rarely names what its document is about (the company
+    of a filing, the subject of a manual): the document's match lends it that context. With no
+    weight or no document scores the hits come back in their order, scores untouched.
+    """
+    top = max(doc_scores.values(), default=0.0)
+    if weight <= 0 or top <= 0 or not hits:
+        return list(hits)
+    lo = min(h.score for h in hits)
+    span = max(h.score for h in hits) - lo
+    rescored = []
+    for h in hits:
+        base = (h.score - lo) / span if span > 0 else 1.0
+        rescored.append(replace(h, score=base + weight * doc_scores.get(h.chunk.doc_id, 0.0) / top))
+    # A stable sort keeps the fused order among equal scores.
+    return sorted(rescored, key=lambda h: -h.score)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -80,6 +81,17 @@ class _Snapshot:
     bm25: bm25s.BM25 | None  # None when there is no term at all
     tie_rank: np.ndarray  # position of each chunk in chunk_id order, to break score ties
     fingerprint: str
+    # Derived from doc_ids, for document-level scores: the distinct documents, each chunk's position
+    # among them, and each document's chunk count.
+    documents: tuple[str, ...] = field(init=False)
+    chunk_doc: np.ndarray = field(init=False)
+    doc_chunks: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        documents, chunk_doc = np.unique(np.asarray(self.doc_ids, dtype=object), return_inverse=True)
+        object.__setattr__(self, "documents", tuple(documents))
+        object.__setattr__(self, "chunk_doc", chunk_doc.astype(np.int64).reshape(-1))
+        object.__setattr__(self, "doc_chunks", np.bincount(self.chunk_doc, minlength=len(documents)))
 
     @classmethod
     def empty(cls) -> _Snapshot:
@@ -236,6 +248,28 @@ class LexicalIndex:
             cand = cand[scores[cand] >= kth]
         order = np.lexsort((snap.tie_rank[cand], -scores[cand]))[:k]
         return [LexicalHit(snap.chunk_ids[i], float(scores[i])) for i in cand[order]]
+
+    def document_scores(self, query: str) -> dict[str, float]:
+        """How well each document as a whole matches the query (documents sharing no term are left out).
+
+        Sum over the query's distinct terms of the term's document-level idf times the share of the
+        document's chunks that hold it. A term in a document's title (indexed with every chunk) or
+        all through it, such as the company a filing is about, counts fully there, while chunk-level
+        BM25 sees it only in the few chunks that spell it out.
+        """
+        snap = self._snap
+        if snap.bm25 is None:
+            return {}
+        ids = sorted({snap.term_ids[t] for t in self.tokenizer(query) if t in snap.term_ids})
+        n_docs = len(snap.documents)
+        indptr, indices = snap.bm25.scores["indptr"], snap.bm25.scores["indices"]
+        total = np.zeros(n_docs)
+        for term in ids:
+            holding = np.bincount(snap.chunk_doc[indices[indptr[term] : indptr[term + 1]]], minlength=n_docs)
+            n_t = np.count_nonzero(holding)
+            idf = math.log(1 + (n_docs - n_t + 0.5) / (n_t + 0.5))
+            total += idf * holding / snap.doc_chunks
+        return {doc: float(score) for doc, score in zip(snap.documents, total) if score > 0}
 
     # ---- writing -------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ class Library:
             settings.lexical_dir,
             rrf_k=settings.rrf_k,
             lexical_weight=settings.lexical_weight,
+            doc_weight=settings.doc_weight,
             max_per_page=settings.max_per_page,
             title_header=settings.title_header,
         )

@@ -1,8 +1,15 @@
-"""Retrieval over a collection: dense (Chroma), lexical (BM25) and their rank fusion.
+"""Retrieval over a collection: dense (Chroma), lexical (BM25) and their fusion.
 
 Each collection's BM25 index is kept in step with the catalogue: updated after every commit and
 delete, checked against the ready documents before each search, reloaded when another process
-changed it, and rebuilt from the stored chunks when missing or out of step.
+changed it, and rebuilt from the stored chunks when missing or out of step. A rebuild runs in the
+background while the old index (its hits limited to ready documents) keeps serving; only a
+collection with no index at all waits for it.
+
+Hybrid search fuses the dense and BM25 rankings by reciprocal rank, then adds a document-level
+BM25 prior (``fusion.with_document_prior``). The dense ranking's weight is the embedding model's
+vocabulary fit for the query (``Embedder.fit``): an English-only model reading Korean gets ~0 and
+BM25 takes its weight over, while a model that reads the language keeps the full weight.
 """
 
 from __future__ import annotations
@@ -17,13 +24,16 @@ import numpy as np
 
 from .chunker import indexed_text
 from .errors import RagError
-from .fusion import fuse_hits
+from .fusion import fuse_hits, with_document_prior
 from .lexical import LexicalIndex
 from .models import Chunk, Hit
 
 log = logging.getLogger(__name__)
 
 MODES = ("hybrid", "dense", "lexical")
+# Dense hits are fetched unfiltered with this many spare, and those of documents not ready (being
+# ingested or deleted) dropped: a `$in` filter over every ready document cost ~450 ms at 100k chunks.
+_SPARE = 40
 
 
 class Searcher:
@@ -35,7 +45,8 @@ class Searcher:
         directory: Path,
         *,
         rrf_k: int = 60,
-        lexical_weight: float = 1.0,
+        lexical_weight: float = 0.0,
+        doc_weight: float = 0.3,
         max_per_page: int = 1,
         title_header: bool = True,
         candidates: int = 40,
@@ -45,27 +56,64 @@ class Searcher:
         self.directory = Path(directory)
         self.rrf_k = rrf_k
         self.lexical_weight = lexical_weight
+        self.doc_weight = doc_weight
         self.max_per_page = max_per_page
         self.candidates = candidates
         self._indexes: dict[str, LexicalIndex] = {}
         self._lock = threading.Lock()
+        self._rebuilding: dict[str, threading.Thread] = {}
 
     def _path(self, collection: str) -> Path:
         return self.directory / collection
 
-    def index(self, collection: str) -> LexicalIndex:
-        """The collection's BM25 index, brought in step with its ready documents first."""
+    def index(self, collection: str, *, wait: bool = True) -> LexicalIndex:
+        """The collection's BM25 index, brought in step with its ready documents.
+
+        ``wait=False``: an out-of-step index that still holds chunks is returned at once and
+        rebuilt in the background; hits of documents it should no longer hold are the caller's
+        to drop. An empty one is always rebuilt first.
+        """
         ids, total = self.lib.catalog.ready_summary(collection)
         with self._lock:
             idx = self._indexes.get(collection)
             if idx is not None and idx.in_step_with(ids, total):
                 return idx
             idx = LexicalIndex.open(self._path(collection))  # another process may have written it
-            if idx.state.needs_rebuild or not idx.in_step_with(ids, total):
-                log.info("rebuilding the lexical index of %r (%d documents)", collection, len(ids))
-                idx.rebuild(self._records(collection, ids))
             self._indexes[collection] = idx
-            return idx
+            if not (idx.state.needs_rebuild or not idx.in_step_with(ids, total)):
+                return idx
+            background = not wait and len(idx) > 0
+            if background and collection in self._rebuilding:
+                return idx
+            if background:
+                thread = threading.Thread(
+                    target=self._rebuild, args=(collection, idx, ids, True), name=f"bm25-{collection}", daemon=True
+                )
+                self._rebuilding[collection] = thread
+                thread.start()
+                return idx
+        self._rebuild(collection, idx, ids)
+        return idx
+
+    def _rebuild(self, collection: str, idx: LexicalIndex, ids: Sequence[str], background: bool = False) -> None:
+        log.info("rebuilding the lexical index of %r (%d documents)", collection, len(ids))
+        try:
+            idx.rebuild(self._records(collection, ids))
+        except RagError as e:
+            if not background:
+                raise
+            log.error("rebuilding the lexical index of %r failed (retried at the next search): %s", collection, e)
+        finally:
+            if background:
+                with self._lock:
+                    self._rebuilding.pop(collection, None)
+
+    def wait_for_rebuilds(self, timeout: float | None = None) -> None:
+        """Block until background rebuilds end (tests, shutdown)."""
+        with self._lock:
+            threads = list(self._rebuilding.values())
+        for thread in threads:
+            thread.join(timeout)
 
     def _records(self, collection: str, ids: Sequence[str]):
         col = self.lib.open_collection(collection)
@@ -101,16 +149,17 @@ class Searcher:
             raise RagError("the query is empty")
         col = self.lib.open_collection(collection)
         ready = self.lib.catalog.ready_ids(collection)
+        ready_set = set(ready)
         n = max(k, self.candidates)
         vector = self.lib.embedder.embed_query(query)
         dense: list[Hit] = []
         if mode != "lexical":
-            pairs = self.lib.store.query(col, vector, n, ready)
+            pairs = self._dense(col, vector, n, ready, ready_set)
             dense = [Hit(c, s, dense_score=s, dense_rank=r) for r, (c, s) in enumerate(pairs, 1)]
             if mode == "dense":
                 return self._spread(dense, k)
-        ready_set = set(ready)
-        lexical = [h for h in self.index(collection).search(query, n * 2) if h.chunk_id.split(":")[0] in ready_set][:n]
+        index = self.index(collection, wait=False)
+        lexical = [h for h in index.search(query, n * 2) if h.chunk_id.split(":")[0] in ready_set][:n]
         if mode == "lexical":
             fused = fuse_hits([], lexical, self._chunks(col, [h.chunk_id for h in lexical]), k=self.rrf_k)
             # Ranked by BM25 alone: the score shown is BM25's, not the one-list fusion score.
@@ -119,14 +168,25 @@ class Searcher:
             ]
         else:
             seen = {h.chunk.chunk_id for h in dense}
+            fit = self.lib.embedder.fit(query)
             fused = fuse_hits(
                 dense,
                 lexical,
                 self._chunks(col, [h.chunk_id for h in lexical if h.chunk_id not in seen]),
                 k=self.rrf_k,
-                weights=(1.0, self.lexical_weight),
+                weights=(fit, self.lexical_weight + (1.0 - fit)),
             )
+            doc_scores = {d: s for d, s in index.document_scores(query).items() if d in ready_set}
+            fused = with_document_prior(fused, doc_scores, self.doc_weight)
         return self._with_dense_scores(col, self._spread(fused, k), vector)
+
+    def _dense(self, col, vector: np.ndarray, n: int, ready: list[str], ready_set: set[str]):
+        """The ``n`` nearest chunks of ready documents."""
+        pairs = self.lib.store.query(col, vector, n + _SPARE)
+        kept = [(c, s) for c, s in pairs if c.doc_id in ready_set]
+        if len(kept) >= n or len(pairs) < n + _SPARE:  # enough, or the whole collection was returned
+            return kept[:n]
+        return self.lib.store.query(col, vector, n, ready)  # mostly chunks not ready: filter in Chroma
 
     def _spread(self, hits: list[Hit], k: int) -> list[Hit]:
         """The best ``k`` hits with at most ``max_per_page`` from any one page.

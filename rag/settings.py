@@ -71,6 +71,7 @@ class Settings:
     search_mode: str
     rrf_k: int
     lexical_weight: float
+    doc_weight: float
     max_per_page: int
     title_header: bool
     pdf_engine: str
@@ -132,7 +133,8 @@ class Settings:
             llm_model=_env("RAG_LLM_MODEL", "llama3.2"),
             search_mode=mode,
             rrf_k=_int("RAG_RRF_K", 60, minimum=1),
-            lexical_weight=_float("RAG_LEXICAL_WEIGHT", 1.0),
+            lexical_weight=_float("RAG_LEXICAL_WEIGHT", 0.0, minimum=0.0),
+            doc_weight=_float("RAG_DOC_WEIGHT", 0.3, minimum=0.0),
             max_per_page=_int("RAG_MAX_PER_PAGE", 1),
             title_header=_bool("RAG_TITLE_HEADER", True),
             pdf_engine=engine,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rag.embedder import SentenceTransformerEmbedder, canonical_name, prefixes_for
+from rag.embedder import SentenceTransformerEmbedder, canonical_name, prefixes_for, vocabulary_fit
 from rag.errors import ConfigError
 
 
@@ -24,6 +24,22 @@ def test_token_counts_match_the_model_tokenizer(embedder):
     assert embedder.count_tokens(["hello world", ""]) == [2, 0]
     offsets = embedder.token_offsets("hello world")
     assert offsets == [(0, 5), (6, 11)]
+
+
+def test_vocabulary_fit_counts_letters_in_word_pieces():
+    # WordPiece: "trans" + "##former" are word pieces; a lone jamo is not; "?" has no letters.
+    assert vocabulary_fit(["trans", "##former", "?"]) == 1.0
+    assert vocabulary_fit(["\u1100", "##\u1161", "ok"]) == pytest.approx(2 / 4)
+    assert vocabulary_fit(["[UNK]", "[UNK]", "ab"], unknown="[UNK]") == pytest.approx(2 / 4)
+    assert vocabulary_fit(["\u2581\uace0\uc6a9", "\ub178\ub3d9"]) == 1.0  # SentencePiece Korean pieces
+    assert vocabulary_fit(["a", "i"]) == 1.0  # one Latin letter is a whole word
+    assert vocabulary_fit([]) == 1.0 and vocabulary_fit(["2024", "%"]) == 1.0
+
+
+def test_the_english_model_fits_english_not_korean(embedder):
+    assert embedder.fit("How did Apple's net sales change in 2023?") == 1.0
+    assert embedder.fit("2024년 청년 일자리 창출지원 사업의 예산은 얼마인가요?") == 0.0  # split into lone jamo
+    assert 0.2 < embedder.fit("KOSPI 200 지수란 무엇인가?") < 0.8
 
 
 def test_names_and_prefixes():

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from rag.fusion import fuse_hits, missing_chunk_ids, rrf
+from rag.fusion import fuse_hits, missing_chunk_ids, rrf, with_document_prior
 from rag.models import Chunk, Hit
 
 
@@ -117,3 +117,19 @@ def test_fuse_hits_takes_lexical_index_results_as_they_come():
     assert [h.chunk.chunk_id for h in hits] == ["c1", "c2"]
     assert hits[0].lexical_rank == 2 and hits[1].lexical_rank == 1
     assert hits[1].lexical_score == lexical[0].score
+
+
+def test_document_prior_reranks_by_normalised_score_plus_document_share():
+    def hit(cid: str, doc: str, score: float) -> Hit:
+        return Hit(Chunk(cid, doc, f"{doc}.pdf", 0, 0, 0, "1", cid, 1), score)
+
+    hits = [hit("x1", "x", 0.04), hit("y1", "y", 0.03), hit("x2", "x", 0.02)]
+    out = with_document_prior(hits, {"y": 2.0, "x": 0.5}, weight=0.5)
+    # normalised: x1 1.0, y1 0.5, x2 0.0; plus 0.5 * (x: 0.25, y: 1.0)
+    assert [h.chunk.chunk_id for h in out] == ["x1", "y1", "x2"]
+    assert [h.score for h in out] == pytest.approx([1.125, 1.0, 0.125])
+    out = with_document_prior(hits, {"y": 2.0, "x": 0.5}, weight=1.0)
+    assert [h.chunk.chunk_id for h in out] == ["y1", "x1", "x2"]  # 1.5 > 1.25 > 0.25
+    # No weight, no document scores: the hits come back as they were.
+    assert with_document_prior(hits, {"y": 2.0}, weight=0.0) == hits
+    assert with_document_prior(hits, {}, weight=0.5) == hits

@@ -61,6 +61,36 @@ def test_english_scores_match_hand_computed_bm25():
     assert two_terms[0].score == pytest.approx(lucene_bm25(1, 2, 3, 3, avg) + lucene_bm25(1, 1, 3, 3, avg), rel=1e-5)
 
 
+def test_document_scores_weigh_each_term_by_the_share_of_chunks_holding_it():
+    def c(doc: str, i: int, text: str) -> Chunk:
+        return Chunk(f"{doc}:{i}", doc, f"{doc}.pdf", i, 0, 0, "1", text, 5)
+
+    index = LexicalIndex()
+    assert index.document_scores("apple") == {}
+    index.add(
+        [
+            c("a", 0, "Apple quarterly report net sales"),
+            c("a", 1, "net sales grew"),
+            c("b", 0, "Amazon net sales grew"),
+            c("b", 1, "AWS revenue and net sales"),
+            c("c", 0, "Intel revenue fell"),
+        ]
+    )
+
+    def idf(n_t: int) -> float:
+        return math.log(1 + (3 - n_t + 0.5) / (n_t + 0.5))
+
+    scores = index.document_scores("How did Apple's net sales change?")
+    # apple: 1 of a's 2 chunks; net and sales: every chunk of a and b; c holds none of them.
+    assert scores == {
+        "a": pytest.approx(idf(1) * 0.5 + 2 * idf(2)),
+        "b": pytest.approx(2 * idf(2)),
+    }
+    assert index.document_scores("revenue") == {"b": pytest.approx(idf(2) * 0.5), "c": pytest.approx(idf(2))}
+    index.remove("a")
+    assert set(index.document_scores("apple sales")) == {"b"}
+
+
 def test_korean_term_inside_inflected_word_needs_bigrams():
     index = LexicalIndex(tokenizer=BigramTokenizer())
     index.add(KOREAN)
