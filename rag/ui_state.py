@@ -363,6 +363,27 @@ class CurrentFile:
     pages_total: int | None
     pages_done: int
     chunks_done: int
+    started_at: float = 0.0  # time.monotonic() when the file started
+
+    def seconds_left(self, now: float) -> float | None:
+        """Time left for this file at the pace so far; None until a few pages have gone through.
+
+        Pages are counted as the ingest thread takes them, which it does at the pace of embedding
+        (the slowest stage), so the page rate is the file's rate.
+        """
+        if not self.pages_total or self.pages_done < 3 or now <= self.started_at:
+            return None
+        per_page = (now - self.started_at) / self.pages_done
+        return per_page * max(0, self.pages_total - self.pages_done)
+
+
+def human_duration(seconds: float) -> str:
+    """'about 40 s', 'about 3 min': coarse on purpose, an estimate is not a promise."""
+    if seconds < 60:
+        return f"about {max(5, round(seconds / 5) * 5)} s"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min"
+    return f"about {seconds / 3600:.1f} h"
 
 
 @dataclass(frozen=True)
@@ -401,7 +422,7 @@ class _JobProgress(Progress):
 
     def file_started(self, name: str, index: int, total: int) -> None:
         with self.job._lock:
-            self.job._current = CurrentFile(name, index, total, None, 0, 0)
+            self.job._current = CurrentFile(name, index, total, None, 0, 0, time.monotonic())
 
     def file_opened(self, name: str, n_pages: int) -> None:
         with self.job._lock:

@@ -170,12 +170,17 @@ def test_ingest_job_reports_progress_and_results(env) -> None:
     ]
     job = IngestJob(library, sources, "documents").start()
     seen_pages = set()
+    estimates = []
     while not job.done:
         snap = job.snapshot()
         assert 0.0 <= snap.fraction <= 1.0 and snap.total == 3
         if snap.current is not None and snap.current.pages_total:
             seen_pages.add(snap.current.pages_done)
+            left = snap.current.seconds_left(time.monotonic())
+            if left is not None:
+                estimates.append(left)
         time.sleep(0.02)
+    assert estimates and all(e >= 0 for e in estimates)  # the 6-page manual gets a time-left estimate
     assert job.wait(1)
     final = job.snapshot()
     assert final.done and final.error is None and final.current is None and final.fraction == 1.0
@@ -185,3 +190,13 @@ def test_ingest_job_reports_progress_and_results(env) -> None:
     assert final.counts() == {"ingested": 1, "replaced": 0, "duplicate": 0, "failed": 2}
     assert len(seen_pages) > 1  # the page can draw progress, not just a spinner
     assert job.source_for(final.results[2]) == sources[2]
+
+
+def test_time_left_follows_the_page_rate() -> None:
+    from rag.ui_state import CurrentFile, human_duration
+
+    file = CurrentFile("a.pdf", 1, 1, pages_total=100, pages_done=20, chunks_done=90, started_at=1000.0)
+    assert file.seconds_left(1010.0) == pytest.approx(40.0)  # 0.5 s a page, 80 pages to go
+    assert CurrentFile("a.pdf", 1, 1, None, 0, 0, 1000.0).seconds_left(1010.0) is None  # not opened yet
+    assert CurrentFile("a.pdf", 1, 1, 100, 2, 0, 1000.0).seconds_left(1010.0) is None  # too early to tell
+    assert [human_duration(s) for s in (3, 42, 150, 5400)] == ["about 5 s", "about 40 s", "about 2 min", "about 1.5 h"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from rag.ui_state import (
     escape_markdown,
     escape_message,
     hold_staged,
+    human_duration,
     human_size,
     needs_password,
     release_finished_uploads,
@@ -92,6 +94,9 @@ def job_status(snapshot: JobSnapshot, *, latest: bool) -> None:
             if current is not None:
                 pages = f"page {current.pages_done} of {current.pages_total}" if current.pages_total else "opening"
                 text = f"{escape_markdown(current.name)}: {pages}, {current.chunks_done} chunks embedded"
+                left = current.seconds_left(time.monotonic())
+                if left is not None:
+                    text += f", {human_duration(left)} left"
             st.progress(snapshot.fraction, text=text)
         _result_lines(snapshot)
         if snapshot.error:
