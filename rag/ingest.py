@@ -14,6 +14,7 @@ import shutil
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -95,6 +96,7 @@ class _Doc:
     ocr_confidences: list[float] = field(default_factory=list)
     ocr_blank: list[int] = field(default_factory=list)  # OCR ran and found nothing
     ocr_garbled: list[int] = field(default_factory=list)  # OCR ran and its text is garbled too
+    writing: Future | None = None  # the store write of the previous batch, still running
 
 
 class Ingestor:
@@ -177,13 +179,18 @@ class Ingestor:
 
         fill()
         n = 0
-        while queue:
-            i, doc, job = queue.popleft()
-            fill()
-            n += 1
-            self.progress.file_started(doc.source.name, n, len(claimed))
-            results[i] = self._ingest_one(doc, job)
-            self.progress.file_finished(results[i])
+        # One writer thread: a batch goes into the store while the next one is embedded.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-write")
+        try:
+            while queue:
+                i, doc, job = queue.popleft()
+                fill()
+                n += 1
+                self.progress.file_started(doc.source.name, n, len(claimed))
+                results[i] = self._ingest_one(doc, job)
+                self.progress.file_finished(results[i])
+        finally:
+            self._writer.shutdown(wait=True)
         return [r for r in results if r is not None]
 
     def _ingest_one(self, doc: _Doc, job) -> FileResult:
@@ -209,6 +216,7 @@ class Ingestor:
             buffer.extend(chunker.finish())
             if buffer:
                 self._write(doc, buffer)
+            self._written(doc)
             return self._finish(doc)
         except DocumentError as e:
             self._rollback(doc)
@@ -241,7 +249,8 @@ class Ingestor:
 
     def _write(self, doc: _Doc, chunks: list[Chunk]) -> None:
         vectors = self.lib.embedder.embed_documents([indexed_text(c, self.settings.title_header) for c in chunks])
-        self.lib.store.add(self.collection, chunks, np.asarray(vectors))
+        self._written(doc)  # at most one batch in flight: memory stays bounded, errors surface here
+        doc.writing = self._writer.submit(self.lib.store.add, self.collection, chunks, np.asarray(vectors))
         doc.chunks += len(chunks)
         doc.written.extend(chunks)
         self.progress.chunks_done(doc.source.name, len(chunks))
@@ -370,7 +379,17 @@ class Ingestor:
             replaced_doc_id=replaced[0] if replaced else None,
         )
 
+    def _written(self, doc: _Doc) -> None:
+        """Wait for the document's store write in flight; raises what it raised."""
+        writing, doc.writing = doc.writing, None
+        if writing is not None:
+            writing.result()
+
     def _rollback(self, doc: _Doc) -> None:
+        try:
+            self._written(doc)  # the purge must come after the last write, or it would miss chunks
+        except Exception as e:  # the write's own failure; the purge below still runs
+            log.error("store write for %s failed: %s", doc.source.name, e)
         try:
             self.lib.purge(self.collection_name, doc.doc_id)
         except RagError as e:  # the next start's recovery finishes the job

@@ -184,3 +184,31 @@ def test_not_a_pdf_and_empty_files_fail_with_reasons(library, tmp_path):
     assert results["empty.pdf"].reason == "the file is empty (0 bytes)"
     assert "cannot read the file" in results["missing.pdf"].reason
     assert library.documents("documents") == []
+
+
+def test_a_store_write_failing_mid_document_leaves_nothing_behind(library, monkeypatch):
+    """Store writes overlap the next batch's embedding; a failed one still rolls the document back."""
+    from rag import ingest
+    from rag.errors import StoreError
+    from rag.store import VectorStore
+
+    class FailingStore(VectorStore):
+        """The real store, except that its third write fails (the disk filled up, say)."""
+
+        writes = 0
+
+        def add(self, collection, chunks, vectors):
+            FailingStore.writes += 1
+            if FailingStore.writes == 3:
+                raise StoreError("the vector store failed to add: disk full")
+            return super().add(collection, chunks, vectors)
+
+    monkeypatch.setattr(ingest, "_WRITE_BATCH", 8)  # many batches from one paper
+    library.store.__class__ = FailingStore
+    with pytest.raises(StoreError, match="disk full"):
+        library.ingest([shared_path(*ATTENTION)])
+    assert FailingStore.writes >= 3
+    library.store.__class__ = VectorStore
+    assert _chunk_count(library) == 0 and library.documents("documents") == []
+    [again] = library.ingest([shared_path(*ATTENTION)])  # and the next try goes through whole
+    assert again.status == "ingested" and _chunk_count(library) == again.chunks
