@@ -33,7 +33,10 @@ _SCORE_HELP = {
     "dense": "Semantic similarity (cosine, -1 to 1) between the question and the passage.",
     "lexical": "Keyword match score (BM25).",
     "rerank": "Cross-encoder relevance score.",
-    "score": "The score the final ranking used (hybrid search: reciprocal-rank fusion of both rankings).",
+    "score": (
+        "The score the final ranking used (hybrid search: reciprocal-rank fusion of both rankings, plus how well"
+        " the passage's document as a whole matches the question)."
+    ),
 }
 
 
