@@ -80,17 +80,15 @@ class Searcher:
                 return idx
             idx = LexicalIndex.open(self._path(collection))  # another process may have written it
             self._indexes[collection] = idx
-            if not (idx.state.needs_rebuild or not idx.in_step_with(ids, total)):
+            if idx.in_step_with(ids, total):  # also False while a rebuild is due
                 return idx
-            background = not wait and len(idx) > 0
-            if background and collection in self._rebuilding:
-                return idx
-            if background:
-                thread = threading.Thread(
-                    target=self._rebuild, args=(collection, idx, ids, True), name=f"bm25-{collection}", daemon=True
-                )
-                self._rebuilding[collection] = thread
-                thread.start()
+            if not wait and len(idx) > 0:
+                if collection not in self._rebuilding:
+                    thread = threading.Thread(
+                        target=self._rebuild, args=(collection, idx, ids, True), name=f"bm25-{collection}", daemon=True
+                    )
+                    self._rebuilding[collection] = thread
+                    thread.start()
                 return idx
         self._rebuild(collection, idx, ids)
         return idx

@@ -161,19 +161,31 @@ def test_the_document_prior_brings_the_document_a_question_names(library, tmp_pa
     assert [h.chunk.file_name for h in hits[:3]] == ["BOEING_2022_10K.pdf"] * 3
 
 
-def test_a_stale_index_serves_while_it_is_rebuilt_in_the_background(two_papers, settings, embedder):
+def test_a_stale_index_serves_while_it_is_rebuilt_in_the_background(two_papers, settings, embedder, monkeypatch):
+    import threading
+
     lib, a, b = two_papers
+    on_disk = settings.lexical_dir / "documents"
+    stale = on_disk.with_name("stale-copy")
+    shutil.copytree(on_disk, stale)  # the index as it was with both papers
     other = Library(settings, embedder=embedder)  # stands for a CLI run beside the app
     other.delete_document("documents", b.doc_id)
-    # The other process's index write is lost, as if it had crashed just before it.
-    other.searcher.index("documents")
-    shutil.rmtree(settings.lexical_dir / "documents")
-    lib.searcher._indexes["documents"] = lib.searcher._indexes["documents"]  # still holds a and b
+    other.close()
+    shutil.rmtree(on_disk)
+    stale.rename(on_disk)  # as if the other process had died before writing its index
+    release = threading.Event()
+    records = lib.searcher._records
+
+    def held_records(collection, ids):
+        assert release.wait(60)  # the rebuild cannot finish before the search below has returned
+        return records(collection, ids)
+
+    monkeypatch.setattr(lib.searcher, "_records", held_records)
     hits = lib.search("passage retrieval neural network", k=10, mode="lexical")
     assert hits and {h.chunk.doc_id for h in hits} == {a.doc_id}  # the deleted document is filtered out
+    release.set()
     lib.searcher.wait_for_rebuilds(60)
     assert _indexed(lib, a)
-    other.close()
 
 
 def test_chunks_of_a_document_still_being_ingested_stay_out_of_dense_results(library, embedder):
