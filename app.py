@@ -44,9 +44,11 @@ def chat_page() -> None:
             )
             hybrid = st.toggle(
                 "Hybrid search (keywords + meaning)",
-                settings.search_mode == "hybrid",
+                settings.search_mode.startswith("hybrid"),
                 key="hybrid",
-                help="On: keyword (BM25) and semantic search combined. Off: semantic search only.",
+                help="On: keyword (BM25) and semantic search combined"
+                + (", then reranked by the cross-encoder" if settings.search_mode == "hybrid+rerank" else "")
+                + ". Off: semantic search only.",
             )
         common.status_line(library, settings, collection, ollama, llm.model)
 

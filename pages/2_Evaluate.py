@@ -43,7 +43,8 @@ picked = st.selectbox(
 upload = st.file_uploader("…or upload a QA file (JSON Lines)", type=["jsonl", "json"], key="eval_upload")
 left, right = st.columns(2)
 collection = left.text_input("Collection", value=current, key="eval_collection")
-modes = left.multiselect("Modes", MODES, default=list(ev.DEFAULT_MODES), key="eval_modes")
+offered = [m for m in MODES if m != "hybrid+rerank" or settings.rerank_model]  # reranking only with a model
+modes = left.multiselect("Modes", offered, default=list(ev.default_modes(settings)), key="eval_modes")
 ks = right.multiselect("k", [1, 3, 5, 10, 20], default=list(ev.DEFAULT_KS), key="eval_ks")
 limit = right.number_input("Only the first N questions (0: all)", min_value=0, value=0, key="eval_limit")
 base = st.text_input("Folder the QA file's pdf paths start from", value=str(SHARED), key="eval_base")

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from .errors import RagError
 from .ingest import Progress
 from .models import FileResult
+from .search import MODES
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
             parts.append(f"dense {h.dense_score:.3f}" + (f" #{h.dense_rank}" if h.dense_rank else ""))
         if h.lexical_score is not None:
             parts.append(f"bm25 {h.lexical_score:.2f} #{h.lexical_rank}")
+        if h.rerank_score is not None:
+            parts.append(f"rerank {h.rerank_score:.3f}")
         detail = f" ({', '.join(parts)})" if parts else ""
         print(f"{rank}. {c.file_name}  {pages}  score {h.score:.3f}{detail}")
         text = " ".join(c.text.split())
@@ -239,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("-k", type=int, default=5, help="number of results (default 5)")
     p.add_argument("--collection")
-    p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], help="retrieval mode (default: RAG_SEARCH_MODE)")
+    p.add_argument("--mode", choices=MODES, help="retrieval mode (default: RAG_SEARCH_MODE)")
     p.add_argument("--json", action="store_true", help="print hits as JSON")
     p.set_defaults(func=cmd_search)
 

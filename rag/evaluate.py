@@ -9,7 +9,7 @@ a gold page when, in that document, ``hit.page <= page <= hit.page_end`` (0-base
 Per question, recall@k is the fraction of its gold items found in the top k, hit@k whether any was,
 and the reciprocal rank that of the first hit matching any gold item (0 when none in the list).
 
-    python -m rag eval QA.jsonl [--collection NAME] [-k 1,3,5,10] [--modes dense,lexical,hybrid]
+    python -m rag eval QA.jsonl [--collection NAME] [-k 1,3,5,10] [--modes dense,lexical,hybrid,hybrid+rerank]
                                 [--ingest] [--extra PATH ...] [--json FILE] [--limit N]
 """
 
@@ -40,6 +40,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
+
+
+def default_modes(settings: Settings) -> tuple[str, ...]:
+    """The modes compared by default: the three retrievers, plus reranking when a reranker is set."""
+    return DEFAULT_MODES + (("hybrid+rerank",) if settings.rerank_model else ())
 DEFAULT_KS: tuple[int, ...] = (1, 3, 5, 10)
 PREVIEW_CHARS = 160
 
@@ -537,6 +542,8 @@ def _collection_setup(lib: Library, collection: str) -> tuple[dict, set[str]]:
         "rrf_k": s.rrf_k,
         "lexical_weight": s.lexical_weight,
         "doc_weight": s.doc_weight,
+        "rerank_model": s.rerank_model,
+        "rerank_top_n": s.rerank_top_n,
         "documents": len(docs),
         "chunks": sum(d.chunks for d in docs),
     }
@@ -731,7 +738,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             lib,
             questions,
             collection,
-            args.modes,
+            args.modes or default_modes(settings),
             args.k,
             ingest=args.ingest,
             extra=args.extra or (),
@@ -762,7 +769,11 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("qa", metavar="QA.jsonl", help="questions with their gold documents (and evidence pages)")
     p.add_argument("--collection", help="collection to search (default: RAG_COLLECTION)")
     p.add_argument("-k", type=_int_list, default=DEFAULT_KS, help="cut-offs, comma-separated (default 1,3,5,10)")
-    p.add_argument("--modes", type=_mode_list, default=DEFAULT_MODES, help="default dense,lexical,hybrid")
+    p.add_argument(
+        "--modes",
+        type=_mode_list,
+        help="comma-separated (default: dense,lexical,hybrid, and hybrid+rerank with a reranker)",
+    )
     p.add_argument("--ingest", action="store_true", help="first ingest the gold PDFs the questions name")
     p.add_argument("--extra", nargs="+", action="extend", metavar="PATH", help="also ingest these PDFs/folders")
     p.add_argument("--base", type=Path, help="folder the QA file's pdf paths start from (default: its folder's parent)")

@@ -12,6 +12,7 @@ from .embedder import Embedder, load_embedder
 from .errors import NotFoundError, StoreError
 from .ingest import Ingestor, Progress, Source, copy_atomic, expand_paths
 from .models import Chunk, DocumentInfo, FileResult, Hit
+from .rerank import Reranker, load_reranker
 from .search import Searcher
 from .settings import Settings
 from .store import CollectionInfo, VectorStore
@@ -43,7 +44,9 @@ class Library:
             doc_weight=settings.doc_weight,
             max_per_page=settings.max_per_page,
             title_header=settings.title_header,
+            rerank_top_n=settings.rerank_top_n,
         )
+        self._reranker: Reranker | None = None
         self.recover()
 
     @property
@@ -52,6 +55,14 @@ class Library:
             if self._embedder is None:
                 self._embedder = load_embedder(self.settings)
             return self._embedder
+
+    @property
+    def reranker(self) -> Reranker | None:
+        """The cross-encoder RAG_RERANK_MODEL names, loaded on first use; None when reranking is off."""
+        with self._lock:
+            if self._reranker is None and self.settings.rerank_model:
+                self._reranker = load_reranker(self.settings.rerank_model, device=self.settings.device)
+            return self._reranker
 
     def extraction_pool(self) -> ExtractionPool:
         with self._lock:
@@ -182,7 +193,7 @@ class Library:
     def search(self, query: str, collection: str | None = None, k: int = 5, *, mode: str | None = None) -> list[Hit]:
         """The best chunks for a query among the ready documents of a collection.
 
-        ``mode``: "hybrid" (BM25 and dense fused by reciprocal rank), "dense" or "lexical";
-        the default comes from the settings.
+        ``mode``: "hybrid" (BM25 and dense fused by reciprocal rank), "dense", "lexical" or
+        "hybrid+rerank" (hybrid re-ordered by the cross-encoder); the default comes from the settings.
         """
         return self.searcher.search(query, collection or self.settings.collection, k, mode or self.settings.search_mode)

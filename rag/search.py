@@ -10,6 +10,7 @@ Hybrid search fuses the dense and BM25 rankings by reciprocal rank, then adds a 
 BM25 prior (``fusion.with_document_prior``). The dense ranking's weight is the embedding model's
 vocabulary fit for the query (``Embedder.fit``): an English-only model reading Korean gets ~0 and
 BM25 takes its weight over, while a model that reads the language keeps the full weight.
+"hybrid+rerank" lets a cross-encoder (``rerank.py``) re-order the first fused candidates.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from .errors import RagError
 from .fusion import fuse_hits, with_document_prior
 from .lexical import LexicalIndex
 from .models import Chunk, Hit
+from .rerank import DEFAULT_TOP_N, rerank
 
 log = logging.getLogger(__name__)
 
-MODES = ("hybrid", "dense", "lexical")
+MODES = ("hybrid", "dense", "lexical", "hybrid+rerank")
 # Dense hits are fetched unfiltered with this many spare, and those of documents not ready (being
 # ingested or deleted) dropped: a `$in` filter over every ready document cost ~450 ms at 100k chunks.
 _SPARE = 40
@@ -50,6 +52,7 @@ class Searcher:
         max_per_page: int = 1,
         title_header: bool = True,
         candidates: int = 40,
+        rerank_top_n: int = DEFAULT_TOP_N,
     ) -> None:
         self.title_header = title_header
         self.lib = library
@@ -59,6 +62,7 @@ class Searcher:
         self.doc_weight = doc_weight
         self.max_per_page = max_per_page
         self.candidates = candidates
+        self.rerank_top_n = rerank_top_n
         self._indexes: dict[str, LexicalIndex] = {}
         self._lock = threading.Lock()
         self._rebuilding: dict[str, threading.Thread] = {}
@@ -145,6 +149,12 @@ class Searcher:
             raise RagError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
         if not query.strip():
             raise RagError("the query is empty")
+        if mode == "hybrid+rerank":
+            reranker = self.lib.reranker
+            if reranker is None:
+                raise RagError("hybrid+rerank needs a reranking model: set RAG_RERANK_MODEL")
+            fused = self.search(query, collection, max(k, self.rerank_top_n), "hybrid")
+            return rerank(reranker, query, fused, k, top_n=self.rerank_top_n, title_header=self.title_header)
         col = self.lib.open_collection(collection)
         ready = self.lib.catalog.ready_ids(collection)
         ready_set = set(ready)

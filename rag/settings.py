@@ -86,15 +86,21 @@ class Settings:
     ocr_page_timeout_s: float = 60.0
     ocr_dpi: int = 300
     tesseract_cmd: str = ""
+    # Cross-encoder reranking (rag/rerank.py): off while no model is named.
+    rerank_model: str = ""
+    rerank_top_n: int = 30
 
     @classmethod
     def from_env(cls) -> Settings:
         garbled = _env("RAG_GARBLED_PAGES", "skip").lower()
         if garbled not in ("skip", "keep"):
             raise ConfigError(f"RAG_GARBLED_PAGES must be 'skip' or 'keep', got {garbled!r}")
-        mode = _env("RAG_SEARCH_MODE", "hybrid").lower()
-        if mode not in ("hybrid", "dense", "lexical"):
-            raise ConfigError(f"RAG_SEARCH_MODE must be hybrid, dense or lexical, got {mode!r}")
+        rerank_model = _env("RAG_RERANK_MODEL", "")
+        mode = _env("RAG_SEARCH_MODE", "hybrid+rerank" if rerank_model else "hybrid").lower()
+        if mode not in ("hybrid", "dense", "lexical", "hybrid+rerank"):
+            raise ConfigError(f"RAG_SEARCH_MODE must be hybrid, dense, lexical or hybrid+rerank, got {mode!r}")
+        if mode == "hybrid+rerank" and not rerank_model:
+            raise ConfigError("RAG_SEARCH_MODE=hybrid+rerank needs a reranking model in RAG_RERANK_MODEL")
         engine = _env("RAG_PDF_ENGINE", "pypdf").lower()
         if engine not in ("pypdf", "pdfium"):
             raise ConfigError(f"RAG_PDF_ENGINE must be pypdf or pdfium, got {engine!r}")
@@ -148,6 +154,8 @@ class Settings:
             ocr_page_timeout_s=_float("RAG_OCR_PAGE_TIMEOUT", 60.0, minimum=1.0),
             ocr_dpi=ocr_dpi,
             tesseract_cmd=_env("RAG_TESSERACT_CMD", ""),
+            rerank_model=rerank_model,
+            rerank_top_n=_int("RAG_RERANK_TOP_N", 30, minimum=1),
         )
         if settings.chunk_overlap >= settings.chunk_tokens:
             raise ConfigError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_TOKENS")

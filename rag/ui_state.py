@@ -333,8 +333,8 @@ def highlight_reference(message: dict, source: dict) -> str:
 
 
 class Retriever:
-    """``retrieve(query, k)`` over one collection; asks for hybrid search when enabled and falls back
-    to dense search (with a note) while the library cannot do hybrid yet."""
+    """``retrieve(query, k)`` over one collection; asks for hybrid search (reranked when the settings
+    say so) when enabled, and falls back a step, with a note, when the library cannot do it."""
 
     def __init__(self, library, collection: str, *, hybrid: bool) -> None:
         self.library = library
@@ -344,11 +344,13 @@ class Retriever:
 
     def __call__(self, query: str, k: int) -> list[Hit]:
         if self.hybrid:
-            try:
-                return self.library.search(query, self.collection, k, mode="hybrid")
-            except RagError as e:
-                logger.info("hybrid search unavailable, using dense: %s", e)
-                self.notes.append(f"Hybrid search is not available ({e}); dense search was used.")
+            modes = ["hybrid+rerank", "hybrid"] if self.library.settings.search_mode == "hybrid+rerank" else ["hybrid"]
+            for mode, fallback in zip(modes, [*modes[1:], "dense"], strict=True):
+                try:
+                    return self.library.search(query, self.collection, k, mode=mode)
+                except RagError as e:
+                    logger.info("%s search unavailable, using %s: %s", mode, fallback, e)
+                    self.notes.append(f"{mode.capitalize()} search is not available ({e}); {fallback} search was used.")
         return self.library.search(query, self.collection, k, mode="dense")
 
 

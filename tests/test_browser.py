@@ -30,6 +30,7 @@ import pytest
 from tests.app_support import ATTENTION, ROOT
 from tests.conftest import shared_path
 from tests.fake_ollama import FakeOllama
+from tests.pdfgen import text_pdf
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -186,37 +187,6 @@ HOSTILE_LINES = [
 ]
 
 
-def _pdf_string(text: str) -> str:
-    """A PDF literal string: backslash and both parentheses must be escaped (an unbalanced one ends it)."""
-    return "(" + text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
-
-
-def _text_pdf(lines: list[str]) -> bytes:
-    """A one-page PDF whose text layer holds ``lines`` (ASCII), written by hand: no PDF writer is installed.
-
-    The page is wide enough for the long line, so the text is on the page, not clipped off it."""
-    ops = ["BT", "/F1 9 Tf", "12 TL", "36 800 Td", *(f"{_pdf_string(line)} Tj T*" for line in lines), "ET"]
-    content = "\n".join(ops).encode("latin-1")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 14400 842] /Resources << /Font << /F1 4 0 R >> >>"
-        b" /Contents 5 0 R >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-        b"<< /Length %d >>\nstream\n%b\nendstream" % (len(content), content),
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%b\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
 # Everything the document (or an answer repeating it) could turn into live markup, if it were not text.
 _LIVE_MARKUP_JS = """() => {
     const found = [];
@@ -306,7 +276,7 @@ def test_hostile_pdf_text_stays_text_in_a_real_browser(app_url: str, fake: FakeO
     # Whoever wrote the PDF chose its name as well.
     name = "<img src=x onerror=__pwned=8>.pdf"
     pdf = tmp_path / name
-    pdf.write_bytes(_text_pdf(HOSTILE_LINES))
+    pdf.write_bytes(text_pdf(HOSTILE_LINES))
     extracted = PdfReader(pdf, strict=True).pages[0].extract_text()  # strict: a well-formed file, not a repaired one
     for line in HOSTILE_LINES:  # the app reads the text layer with pypdf too
         assert line in extracted, f"the PDF's text layer lost {line[:60]!r}"

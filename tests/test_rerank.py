@@ -9,14 +9,20 @@ passage), measured against [SEP], which every pair holds exactly twice.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from rag.errors import ConfigError
+from rag import evaluate as ev
+from rag.chunker import indexed_text
+from rag.errors import ConfigError, RagError
+from rag.library import Library
 from rag.models import Chunk, Hit
 from rag.rerank import CrossEncoderReranker, Reranker, load_reranker, rerank, rerank_hits
+from rag.ui_state import Retriever
+from tests.pdfgen import text_pdf
 
 WORDS = (
     "apple river engine violin copper glacier lantern orchid saddle tunnel walnut pepper harbor meadow rocket silver"
@@ -257,3 +263,86 @@ def test_rerank_of_nothing_asks_the_model_nothing():
     assert model.calls == []
     with pytest.raises(ValueError, match="top_n"):
         rerank(model, "q", [make_hit(0, "good")], k=1, top_n=0)
+
+
+# -- wired into search: Settings -> Library -> Searcher ---------------------------------------------
+
+# One page each: every passage is a document's only chunk, so the ranking is over these texts.
+PASSAGES = {
+    "walnuts.pdf": "Pecan, hazelnut and almond varieties of nut trees grow in the old orchard.",
+    "invoice.pdf": "Invoice total for the walnut crates, shipped by rail on the first of May.",
+    "harbor.pdf": "Ships leave the harbor at dawn carrying copper and silver ore to the smelter.",
+    "concert.pdf": "The violin soloist played under a paper lantern in the meadow.",
+    "glacier.pdf": "A glacier carved the valley; a rail tunnel now runs beneath the ice.",
+    "kitchen.pdf": "Roast the pepper and the onions, then season the soup with salt.",
+}
+
+
+@pytest.fixture
+def passages(tmp_path: Path) -> list[Path]:
+    paths = []
+    for name, text in PASSAGES.items():
+        path = tmp_path / "pdfs" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(text_pdf([text]))
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def rerank_library(settings, embedder, tiny_model: Path, passages: list[Path]):
+    lib = Library(settings.with_(rerank_model=str(tiny_model), search_mode="hybrid+rerank"), embedder=embedder)
+    assert [r.status for r in lib.ingest(passages)] == ["ingested"] * len(passages)
+    yield lib
+    lib.close()
+
+
+def test_hybrid_rerank_orders_the_fused_candidates_by_the_cross_encoder(rerank_library):
+    lib = rerank_library
+    query = "Which walnut varieties are there?"
+    fused = lib.search(query, k=30, mode="hybrid")
+    assert len(fused) == len(PASSAGES)
+    # Meaning puts the nut-tree passage first; only the invoice says "walnut", the one word the tiny model knows.
+    assert fused[0].chunk.file_name == "walnuts.pdf"
+
+    reranked = lib.search(query, k=3, mode="hybrid+rerank")
+    scores = lib.reranker.score(query, [indexed_text(h.chunk, True) for h in fused])
+    best = sorted(range(len(fused)), key=lambda i: -scores[i])[:3]
+    assert [h.chunk.chunk_id for h in reranked] == [fused[i].chunk.chunk_id for i in best]
+    assert reranked[0].chunk.file_name == "invoice.pdf"
+    assert [h.rerank_score for h in reranked] == [h.score for h in reranked] == [scores[i] for i in best]
+    # The retrievers' own scores stay on the hit: the not-found gate compares the cosine, not the reranker's logit.
+    assert all(h.dense_score is not None for h in reranked)
+    assert [h.chunk.chunk_id for h in lib.search(query, k=3)] == [h.chunk.chunk_id for h in reranked]
+
+
+def test_without_a_reranker_the_mode_is_a_clear_error_and_the_chat_falls_back_to_hybrid(library, passages):
+    library.ingest(passages)
+    assert library.reranker is None
+    with pytest.raises(RagError, match="RAG_RERANK_MODEL"):
+        library.search("walnut", k=3, mode="hybrid+rerank")
+
+
+def test_a_missing_model_lets_the_chat_answer_with_hybrid_search_and_say_so(settings, embedder, passages, tmp_path):
+    lib = Library(settings.with_(rerank_model=str(tmp_path / "gone"), search_mode="hybrid+rerank"), embedder=embedder)
+    lib.ingest(passages)
+    retriever = Retriever(lib, "documents", hybrid=True)
+    hits = retriever("walnut crates", 3)
+    assert hits and all(h.rerank_score is None for h in hits)
+    plain = lib.search("walnut crates", k=3, mode="hybrid")
+    assert [h.chunk.chunk_id for h in hits] == [h.chunk.chunk_id for h in plain]
+    [note] = retriever.notes
+    assert note.startswith("Hybrid+rerank search is not available") and "hybrid search was used" in note
+    assert "RAG_RERANK_MODEL" in note
+    lib.close()
+
+
+def test_eval_compares_the_reranked_mode_with_the_others_when_a_reranker_is_set(rerank_library):
+    lib = rerank_library
+    assert ev.default_modes(lib.settings) == ("dense", "lexical", "hybrid", "hybrid+rerank")
+    qa = [{"id": "q1", "question": "Which walnut varieties are there?", "pdf_path": "pdfs/invoice.pdf"}]
+    questions = ev.parse_questions([json.dumps(qa[0])], Path("."))
+    report = ev.evaluate(lib, questions, "documents", ev.default_modes(lib.settings), (1,))
+    assert report.metric("hybrid+rerank").doc.recall[1] == 1.0
+    assert report.metric("hybrid").doc.recall[1] == 0.0  # the nut-tree passage came first
+    assert report.questions[0].run("hybrid+rerank").hits[0].file_name == "invoice.pdf"

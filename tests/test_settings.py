@@ -35,3 +35,19 @@ def test_bad_values_are_clear_errors(settings, monkeypatch, key, value, message)
     monkeypatch.setenv(key, value)
     with pytest.raises(ConfigError, match=message):
         Settings.from_env()
+
+
+def test_a_reranking_model_makes_reranked_hybrid_the_default_mode(settings, monkeypatch):
+    assert settings.rerank_model == "" and settings.search_mode == "hybrid"
+    monkeypatch.setenv("RAG_RERANK_MODEL", "/models/ms-marco-MiniLM-L6-v2")
+    monkeypatch.setenv("RAG_RERANK_TOP_N", "20")
+    s = Settings.from_env()
+    assert s.search_mode == "hybrid+rerank" and s.rerank_top_n == 20
+    monkeypatch.setenv("RAG_SEARCH_MODE", "dense")
+    assert Settings.from_env().search_mode == "dense"  # an explicit mode wins
+
+
+def test_reranked_mode_without_a_model_is_a_config_error(settings, monkeypatch):
+    monkeypatch.setenv("RAG_SEARCH_MODE", "hybrid+rerank")
+    with pytest.raises(ConfigError, match="RAG_RERANK_MODEL"):
+        Settings.from_env()
