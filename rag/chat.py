@@ -97,6 +97,18 @@ class Answer:
         """JSON-ready numbered sources, as stored in the chat history."""
         return [{"n": n, "cited": n in self.cited, **hit.to_dict()} for n, hit in enumerate(self.hits, start=1)]
 
+    def outcome(self, notes: Sequence[str] = ()) -> dict:
+        """How the answer went (failure, marks, model, notes), as the UI and the chat history keep it."""
+        return {
+            "error": self.error,
+            "error_kind": self.error_kind,
+            "incomplete": self.incomplete,
+            "uncited": self.uncited,
+            "dropped_sources": self.dropped_sources,
+            "model": self.model,
+            "notes": list(notes),
+        }
+
 
 def relevance(hit: Hit) -> float:
     """The score the not-found gate compares with ``min_score``.
@@ -305,15 +317,6 @@ class ChatSession:
 
 def record_exchange(history: ChatHistory, chat_id: str, answer: Answer, *, notes: Sequence[str] = ()) -> None:
     """Store a question and its answer (sources, rewritten query, mode, failure marks) in one transaction."""
-    meta = {
-        "error": answer.error,
-        "error_kind": answer.error_kind,
-        "incomplete": answer.incomplete,
-        "uncited": answer.uncited,
-        "dropped_sources": answer.dropped_sources,
-        "model": answer.model,
-        "notes": list(notes),
-    }
     history.append_exchange(
         chat_id,
         answer.question,
@@ -321,5 +324,5 @@ def record_exchange(history: ChatHistory, chat_id: str, answer: Answer, *, notes
         sources=answer.sources(),
         standalone_query=answer.standalone_query,
         mode=answer.mode,
-        meta={k: v for k, v in meta.items() if v},
+        meta={k: v for k, v in answer.outcome(notes).items() if v},
     )

@@ -44,7 +44,10 @@ class Chunker:
         self.embedder = embedder
         self.doc_id = doc_id
         self.file_name = file_name
-        self.max_tokens = min(max_tokens, embedder.max_tokens)
+        # The model reads each chunk under its document's title (and its passage prefix): keep room for both.
+        prefix = getattr(embedder, "passage_prefix", "") or ""
+        reserve = embedder.count_tokens([prefix + document_title(file_name)])[0] + 1
+        self.max_tokens = max(16, min(max_tokens, embedder.max_tokens - reserve))
         self.overlap = min(overlap, self.max_tokens // 2)
         self._units: list[_Unit] = []
         self._position = 0

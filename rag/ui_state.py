@@ -195,13 +195,7 @@ def answer_message(answer: Answer, *, notes: Sequence[str] = (), chat_id: str | 
         "standalone_query": answer.standalone_query,
         "mode": answer.mode,
         "sources": answer.sources(),
-        "error": answer.error,
-        "error_kind": answer.error_kind,
-        "incomplete": answer.incomplete,
-        "uncited": answer.uncited,
-        "dropped_sources": answer.dropped_sources,
-        "model": answer.model,
-        "notes": list(notes),
+        **answer.outcome(notes),
         "chat_id": chat_id,
     }
 

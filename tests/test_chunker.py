@@ -98,3 +98,14 @@ def test_indexed_text_puts_the_title_above_the_chunk(embedder):
     [chunk] = chunk_pages([Page(0, "1", "Total revenues were $66.6 billion.")], embedder, "d", "BOEING_2022_10K.pdf")
     assert indexed_text(chunk) == "BOEING 2022 10 K\nTotal revenues were $66.6 billion."
     assert indexed_text(chunk, title=False) == chunk.text
+
+
+def test_room_for_the_title_is_kept_in_the_model_window(embedder):
+    from rag.chunker import indexed_text
+
+    name = "JOHNSON_JOHNSON_2023_8K_dated-2023-08-30.pdf"
+    pages = list(iter_pages(open_pdf(shared_path("pdfs", "financebench", name)), name))
+    chunks = chunk_pages(pages, embedder, "d", name, max_tokens=512, overlap=32)  # more than the window
+    indexed = embedder.count_tokens([indexed_text(c) for c in chunks])
+    assert max(indexed) <= embedder.max_tokens
+    assert max(indexed) > embedder.max_tokens - 20  # the chunks still fill the window

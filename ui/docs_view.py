@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from rag.chunker import indexed_text
 from rag.errors import RagError
 from rag.ingest import Source
 from rag.library import Library
@@ -276,7 +277,8 @@ def chunk_viewer(library: Library, collection: str, docs: list[DocumentInfo]) ->
     )
     if chunks:
         n = st.number_input("Show chunk", 0, len(chunks) - 1, 0, key="chunk_n")
-        st.text(chunks[int(n)].text)
+        st.caption("As the retrievers read it: the document's title, then the chunk's text.")
+        st.text(indexed_text(chunks[int(n)], library.settings.title_header))
 
 
 def collections_manager(library: Library, settings: Settings, collection: str) -> None:
