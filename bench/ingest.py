@@ -14,9 +14,9 @@ pipeline/encode-only ratio of the last backend, for scripts.
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -25,8 +25,38 @@ sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data" / "pdfs"
 
 
-def _peak_mb(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
+class PeakRss:
+    """Samples this process's RSS and its largest child's while a block runs.
+
+    ``getrusage(RUSAGE_CHILDREN)`` cannot tell worker memory: a spawned worker is forked before it
+    execs, and its ``ru_maxrss`` keeps the parent's size at the fork.
+    """
+
+    def __init__(self, every_s: float = 0.2) -> None:
+        self.every_s = every_s
+        self.main_mb = self.worker_mb = 0.0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(self.every_s):
+            try:
+                self.main_mb = max(self.main_mb, me.memory_info().rss / 2**20)
+                for child in me.children(recursive=True):
+                    self.worker_mb = max(self.worker_mb, child.memory_info().rss / 2**20)
+            except psutil.Error:  # a worker ended between listing and reading it
+                continue
+
+    def __enter__(self) -> PeakRss:
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def run(settings, paths: list[Path]) -> dict:
@@ -36,10 +66,11 @@ def run(settings, paths: list[Path]) -> dict:
     embedder = load_embedder(settings)  # exported once per backend beforehand; loading is not timed
     embedder.embed_documents(["warm-up"])
     lib = Library(settings, embedder=embedder)
-    started = time.perf_counter()
-    results = lib.ingest(paths)
-    wall = time.perf_counter() - started
-    lib.close()
+    with PeakRss() as rss:
+        started = time.perf_counter()
+        results = lib.ingest(paths)
+        wall = time.perf_counter() - started
+        lib.close()
     texts = [
         c.text
         for r in results
@@ -56,6 +87,8 @@ def run(settings, paths: list[Path]) -> dict:
         "chunks": len(texts),
         "wall": wall,
         "encode": encode,
+        "rss_main": rss.main_mb,
+        "rss_worker": rss.worker_mb,
     }
 
 
@@ -84,15 +117,15 @@ def main() -> None:
             figures[backend] = run(settings, paths)
 
     print(f"inputs: {', '.join(str(p) for p in paths)}; PDF engine {base.pdf_engine}, {base.workers} workers")
-    main_mb, workers_mb = _peak_mb(resource.RUSAGE_SELF), _peak_mb(resource.RUSAGE_CHILDREN)
-    print(f"peak RSS: main {main_mb:.0f} MB, extraction workers {workers_mb:.0f} MB")
+    print("peak RSS: sampled every 0.2 s during each ingest; 'worker' is the largest extraction process")
     header = f"{'backend':<10} {'files':>5} {'pages':>6} {'chunks':>7} {'wall s':>7} {'pages/s':>8} {'chunks/s':>9}"
-    print(header + f" {'encode-only s':>13} {'encode chunks/s':>15} {'ratio':>6}")
+    print(header + f" {'encode-only s':>13} {'encode chunks/s':>15} {'ratio':>6} {'RSS MB':>7} {'worker MB':>9}")
     for backend, f in figures.items():
         wall, encode = f["wall"], f["encode"]
         print(
             f"{backend:<10} {f['files']:>5} {f['pages']:>6} {f['chunks']:>7} {wall:>7.1f} {f['pages'] / wall:>8.1f}"
             f" {f['chunks'] / wall:>9.1f} {encode:>13.1f} {f['chunks'] / encode:>15.1f} {wall / encode:>6.2f}"
+            f" {f['rss_main']:>7.0f} {f['rss_worker']:>9.0f}"
         )
         for r in f["failed"]:
             print(f"  failed: {r.file_name}: {r.reason}")
