@@ -51,3 +51,14 @@ def test_reranked_mode_without_a_model_is_a_config_error(settings, monkeypatch):
     monkeypatch.setenv("RAG_SEARCH_MODE", "hybrid+rerank")
     with pytest.raises(ConfigError, match="RAG_RERANK_MODEL"):
         Settings.from_env()
+
+
+def test_every_setting_the_library_reads_is_documented_in_the_readme():
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    source = "\n".join(p.read_text(encoding="utf-8") for p in (root / "rag").glob("*.py"))
+    names = set(re.findall(r'"((?:RAG|CHROMA|OLLAMA)_[A-Z_]+)"', source))
+    assert {"RAG_RERANK_MODEL", "RAG_MIN_SCORE", "OLLAMA_HOST"} <= names  # the scan finds what it should
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert sorted(n for n in names if f"`{n}`" not in readme) == []
