@@ -37,8 +37,9 @@ def main() -> None:
     print(f"{args.pdf.name}: ", end="", flush=True)
     for backend in args.backends.split(","):
         seconds: dict[int, float] = {}
+        embedder = load_embedder(settings.with_(embed_backend=backend))
         for size in sizes:
-            embedder = load_embedder(settings.with_(embed_backend=backend, embed_batch_size=size))
+            embedder.batch_size = size  # both backends read it at each call
             if not texts:
                 pages = list(iter_pages(open_pdf(args.pdf), args.pdf.name))
                 texts = [indexed_text(c) for c in chunk_pages(pages, embedder, "d", args.pdf.name)]

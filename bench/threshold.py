@@ -17,7 +17,6 @@ questions the gate would refuse and of the other two groups it would let through
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -50,25 +49,20 @@ OFF_TOPIC = [
 THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
 
 
-def gate_scores(data_dir: Path, collection: str, questions: list[str]) -> np.ndarray:
-    os.environ["RAG_DATA_DIR"] = str(data_dir)
+def gate_scores(lib, collection: str, questions: list[str]) -> np.ndarray:
     from rag.chat import relevance
-    from rag.library import Library
-    from rag.settings import Settings
 
-    lib = Library(Settings.from_env())
-    try:
-        out = []
-        for q in questions:
-            hits = lib.search(q, collection, k=6, mode="hybrid")
-            out.append(max((relevance(h) for h in hits), default=-1.0))
-        return np.array(out)
-    finally:
-        lib.close()
+    out = []
+    for q in questions:
+        hits = lib.search(q, collection, k=6, mode="hybrid")
+        out.append(max((relevance(h) for h in hits), default=-1.0))
+    return np.array(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     from rag.evaluate import load_questions
+    from rag.library import Library
+    from rag.settings import Settings
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("sets", nargs="+", metavar="QA.jsonl:DATA_DIR:COLLECTION")
@@ -79,11 +73,15 @@ def main(argv: list[str] | None = None) -> int:
         sets.append((Path(qa), Path(data_dir), collection, load_questions(qa)))
     for qa, data_dir, collection, questions in sets:
         others = [q.question for other in sets if other[0] != qa for q in other[3]]
-        groups = {
-            "answerable": gate_scores(data_dir, collection, [q.question for q in questions]),
-            "other documents": gate_scores(data_dir, collection, others),
-            "off-topic": gate_scores(data_dir, collection, OFF_TOPIC),
-        }
+        lib = Library(Settings.from_env().with_(data_dir=data_dir))
+        try:
+            groups = {
+                "answerable": gate_scores(lib, collection, [q.question for q in questions]),
+                "other documents": gate_scores(lib, collection, others),
+                "off-topic": gate_scores(lib, collection, OFF_TOPIC),
+            }
+        finally:
+            lib.close()
         print(f"\n{qa.name} on its collection {collection!r} ({data_dir})")
         print(f"{'group':16}{'n':>5}{'min':>7}{'p5':>7}{'p25':>7}{'p50':>7}{'p75':>7}{'p95':>7}{'max':>7}")
         for name, s in groups.items():

@@ -40,13 +40,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
+DEFAULT_KS: tuple[int, ...] = (1, 3, 5, 10)
+PREVIEW_CHARS = 160
 
 
 def default_modes(settings: Settings) -> tuple[str, ...]:
     """The modes compared by default: the three retrievers, plus reranking when a reranker is set."""
     return DEFAULT_MODES + (("hybrid+rerank",) if settings.rerank_model else ())
-DEFAULT_KS: tuple[int, ...] = (1, 3, 5, 10)
-PREVIEW_CHARS = 160
 
 #: called after each question with (questions done, total)
 EvalProgress = Callable[[int, int], None]

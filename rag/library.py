@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .catalog import Catalog
 from .embedder import Embedder, load_embedder
-from .errors import NotFoundError, StoreError
+from .errors import ConfigError, NotFoundError, StoreError
 from .ingest import Ingestor, Progress, Source, copy_atomic, expand_paths
 from .models import Chunk, DocumentInfo, FileResult, Hit
 from .rerank import Reranker, load_reranker
@@ -47,6 +47,7 @@ class Library:
             rerank_top_n=settings.rerank_top_n,
         )
         self._reranker: Reranker | None = None
+        self._reranker_error: ConfigError | None = None
         self.recover()
 
     @property
@@ -60,8 +61,14 @@ class Library:
     def reranker(self) -> Reranker | None:
         """The cross-encoder RAG_RERANK_MODEL names, loaded on first use; None when reranking is off."""
         with self._lock:
+            if self._reranker_error is not None:  # the settings do not change: neither would a retry
+                raise ConfigError(str(self._reranker_error)) from self._reranker_error
             if self._reranker is None and self.settings.rerank_model:
-                self._reranker = load_reranker(self.settings.rerank_model, device=self.settings.device)
+                try:
+                    self._reranker = load_reranker(self.settings.rerank_model, device=self.settings.device)
+                except ConfigError as e:
+                    self._reranker_error = e
+                    raise
             return self._reranker
 
     def extraction_pool(self) -> ExtractionPool:

@@ -29,10 +29,11 @@ from .fusion import fuse_hits, with_document_prior
 from .lexical import LexicalIndex
 from .models import Chunk, Hit
 from .rerank import DEFAULT_TOP_N, rerank
+from .settings import SEARCH_MODES
 
 log = logging.getLogger(__name__)
 
-MODES = ("hybrid", "dense", "lexical", "hybrid+rerank")
+MODES = SEARCH_MODES
 # Dense hits are fetched unfiltered with this many spare, and those of documents not ready (being
 # ingested or deleted) dropped: a `$in` filter over every ready document cost ~450 ms at 100k chunks.
 _SPARE = 40

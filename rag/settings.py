@@ -48,6 +48,10 @@ def _bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+#: retrieval modes, as rag.search implements them (kept here so reading settings stays light)
+SEARCH_MODES = ("hybrid", "dense", "lexical", "hybrid+rerank")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -97,8 +101,8 @@ class Settings:
             raise ConfigError(f"RAG_GARBLED_PAGES must be 'skip' or 'keep', got {garbled!r}")
         rerank_model = _env("RAG_RERANK_MODEL", "")
         mode = _env("RAG_SEARCH_MODE", "hybrid+rerank" if rerank_model else "hybrid").lower()
-        if mode not in ("hybrid", "dense", "lexical", "hybrid+rerank"):
-            raise ConfigError(f"RAG_SEARCH_MODE must be hybrid, dense, lexical or hybrid+rerank, got {mode!r}")
+        if mode not in SEARCH_MODES:
+            raise ConfigError(f"RAG_SEARCH_MODE must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
         if mode == "hybrid+rerank" and not rerank_model:
             raise ConfigError("RAG_SEARCH_MODE=hybrid+rerank needs a reranking model in RAG_RERANK_MODEL")
         engine = _env("RAG_PDF_ENGINE", "pypdf").lower()

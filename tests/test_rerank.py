@@ -323,7 +323,14 @@ def test_without_a_reranker_the_mode_is_a_clear_error_and_the_chat_falls_back_to
         library.search("walnut", k=3, mode="hybrid+rerank")
 
 
-def test_a_missing_model_lets_the_chat_answer_with_hybrid_search_and_say_so(settings, embedder, passages, tmp_path):
+def test_a_missing_model_lets_the_chat_answer_with_hybrid_search_and_say_so(
+    settings, embedder, passages, tmp_path, monkeypatch
+):
+    import rag.library
+
+    loads = []
+    real_load = rag.library.load_reranker
+    monkeypatch.setattr(rag.library, "load_reranker", lambda *a, **kw: loads.append(a) or real_load(*a, **kw))
     lib = Library(settings.with_(rerank_model=str(tmp_path / "gone"), search_mode="hybrid+rerank"), embedder=embedder)
     lib.ingest(passages)
     retriever = Retriever(lib, "documents", hybrid=True)
@@ -334,6 +341,8 @@ def test_a_missing_model_lets_the_chat_answer_with_hybrid_search_and_say_so(sett
     [note] = retriever.notes
     assert note.startswith("Hybrid+rerank search is not available") and "hybrid search was used" in note
     assert "RAG_RERANK_MODEL" in note
+    retriever("walnut crates", 3)  # the next question does not try to load the model again
+    assert len(loads) == 1 and len(retriever.notes) == 2
     lib.close()
 
 
