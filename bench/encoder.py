@@ -53,5 +53,6 @@ def main() -> None:
         for size, s in seconds.items():
             print(f"{backend:<10} {size:>5} {s:>8.1f} {len(texts) / s:>9.1f} {base / s:>10.2f}x")
 
+
 if __name__ == "__main__":
     main()

@@ -36,13 +36,18 @@ CREATE TABLE IF NOT EXISTS documents (
     embedding_model TEXT NOT NULL,
     warnings TEXT NOT NULL DEFAULT '[]',
     owner TEXT,
+    ocr_pages INTEGER NOT NULL DEFAULT 0,
+    ocr_confidence REAL,
     PRIMARY KEY (collection, doc_id)
 );
 CREATE INDEX IF NOT EXISTS documents_by_name ON documents (collection, file_name);
 """
 _COLUMNS = (
-    "collection, doc_id, file_name, sha256, pages, chunks, size_bytes, status, ingested_at, embedding_model, warnings"
+    "collection, doc_id, file_name, sha256, pages, chunks, size_bytes, status, ingested_at, embedding_model, warnings,"
+    " ocr_pages, ocr_confidence"
 )
+# Columns added after the first release: (name, definition), added to older catalogues on open.
+_ADDED = (("ocr_pages", "INTEGER NOT NULL DEFAULT 0"), ("ocr_confidence", "REAL"))
 
 
 def _now() -> str:
@@ -88,6 +93,8 @@ def _row(r: tuple) -> DocumentInfo:
         ingested_at=r[8],
         embedding_model=r[9],
         warnings=tuple(json.loads(r[10] or "[]")),
+        ocr_pages=r[11] or 0,
+        ocr_confidence=r[12],
     )
 
 
@@ -100,6 +107,10 @@ class Catalog:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            have = {row[1] for row in db.execute("PRAGMA table_info(documents)")}
+            for name, definition in _ADDED:
+                if name not in have:
+                    db.execute(f"ALTER TABLE documents ADD COLUMN {name} {definition}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -125,7 +136,7 @@ class Catalog:
             existing = db.execute(
                 f"SELECT {_COLUMNS}, owner FROM documents WHERE collection=? AND doc_id=?", (collection, doc_id)
             ).fetchone()
-            if existing is not None and (existing[7] != "pending" or owner_alive(existing[11])):
+            if existing is not None and (existing[7] != "pending" or owner_alive(existing[-1])):
                 db.execute("ROLLBACK")
                 return _row(existing)
             # A pending row whose writer died is taken over: the caller cleans its chunks first.
@@ -139,15 +150,24 @@ class Catalog:
         return None
 
     def commit(
-        self, collection: str, doc_id: str, *, pages: int, chunks: int, warnings: list[str], replaces: list[str]
+        self,
+        collection: str,
+        doc_id: str,
+        *,
+        pages: int,
+        chunks: int,
+        warnings: list[str],
+        replaces: list[str],
+        ocr_pages: int = 0,
+        ocr_confidence: float | None = None,
     ) -> None:
         """Make a pending document visible and, in the same transaction, retire the ones it replaces."""
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             updated = db.execute(
-                "UPDATE documents SET status='ready', pages=?, chunks=?, warnings=?, ingested_at=?, owner=NULL"
-                " WHERE collection=? AND doc_id=? AND status='pending'",
-                (pages, chunks, json.dumps(warnings), _now(), collection, doc_id),
+                "UPDATE documents SET status='ready', pages=?, chunks=?, warnings=?, ingested_at=?, owner=NULL,"
+                " ocr_pages=?, ocr_confidence=? WHERE collection=? AND doc_id=? AND status='pending'",
+                (pages, chunks, json.dumps(warnings), _now(), ocr_pages, ocr_confidence, collection, doc_id),
             ).rowcount
             if updated != 1:
                 db.execute("ROLLBACK")
@@ -219,7 +239,7 @@ class Catalog:
             rows = db.execute(
                 f"SELECT {_COLUMNS}, owner FROM documents WHERE status IN ('pending', 'deleting')"
             ).fetchall()
-        return [_row(r) for r in rows if r[7] == "deleting" or not owner_alive(r[11])]
+        return [_row(r) for r in rows if r[7] == "deleting" or not owner_alive(r[-1])]
 
     def sha_in_use(self, sha256: str) -> bool:
         with self._connect() as db:

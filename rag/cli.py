@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from .errors import RagError
 from .ingest import Progress
-from .models import FileResult
+from .models import FileResult, ocr_label
 from .search import MODES
 from .settings import Settings
 
@@ -128,6 +128,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
                         "file": d.file_name,
                         "pages": d.pages,
                         "chunks": d.chunks,
+                        "ocr": f"{d.ocr_pages} p. {ocr_label(True, d.ocr_confidence)}" if d.ocr_pages else "",
                         "ingested": d.ingested_at.replace("T", " ")[:16],
                     }
                     for d in docs[c.name]
@@ -163,6 +164,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
             parts.append(f"bm25 {h.lexical_score:.2f} #{h.lexical_rank}")
         if h.rerank_score is not None:
             parts.append(f"rerank {h.rerank_score:.3f}")
+        if c.ocr:
+            parts.append(ocr_label(c.ocr, c.ocr_confidence))
         detail = f" ({', '.join(parts)})" if parts else ""
         print(f"{rank}. {c.file_name}  {pages}  score {h.score:.3f}{detail}")
         text = " ".join(c.text.split())
@@ -205,6 +208,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     for n, hit in enumerate(answer.hits, 1):
         mark = "cited" if n in answer.cited else "     "
         scores = f"score {hit.score:.3f}" + (f", dense {hit.dense_score:.3f}" if hit.dense_score is not None else "")
+        if hit.chunk.ocr:
+            scores += ", " + ocr_label(hit.chunk.ocr, hit.chunk.ocr_confidence)
         label = source_label(hit.chunk.file_name, hit.chunk.page, hit.chunk.page_end)
         print(f"  [{n}] {mark} {label}  ({scores})")
     if answer.mode == "answer" and answer.uncited:

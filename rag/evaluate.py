@@ -48,6 +48,7 @@ def default_modes(settings: Settings) -> tuple[str, ...]:
     """The modes compared by default: the three retrievers, plus reranking when a reranker is set."""
     return DEFAULT_MODES + (("hybrid+rerank",) if settings.rerank_model else ())
 
+
 #: called after each question with (questions done, total)
 EvalProgress = Callable[[int, int], None]
 

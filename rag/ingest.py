@@ -98,6 +98,10 @@ class _Doc:
     ocr_garbled: list[int] = field(default_factory=list)  # OCR ran and its text is garbled too
     writing: Future | None = None  # the store write of the previous batch, still running
 
+    @property
+    def mean_ocr_confidence(self) -> float | None:
+        return sum(self.ocr_confidences) / len(self.ocr_confidences) if self.ocr_confidences else None
+
 
 class Ingestor:
     """Runs one batch against a library (catalogue, vector store, embedder, settings)."""
@@ -281,14 +285,11 @@ class Ingestor:
     def _warnings(self, doc: _Doc) -> list[str]:
         notes = []
         if doc.ocr_pages:
-            confidence = (
-                f"mean confidence {sum(doc.ocr_confidences) / len(doc.ocr_confidences):.0f}%"
-                if doc.ocr_confidences
-                else "confidence unknown"
-            )
+            mean = doc.mean_ocr_confidence
+            confidence = f"mean confidence {mean:.0f}%" if mean is not None else "confidence unknown"
             were = "page was" if len(doc.ocr_pages) == 1 else "pages were"
             low = ""
-            if doc.ocr_confidences and sum(doc.ocr_confidences) / len(doc.ocr_confidences) < _LOW_OCR_CONFIDENCE:
+            if mean is not None and mean < _LOW_OCR_CONFIDENCE:
                 low = (
                     f"; low confidence: the text may be wrong. If the document is not in {self.settings.ocr_langs},"
                     " add its language to RAG_OCR_LANGS"
@@ -359,7 +360,14 @@ class Ingestor:
         )
         warnings = self._warnings(doc)
         self.lib.catalog.commit(
-            self.collection_name, doc.doc_id, pages=doc.pages, chunks=doc.chunks, warnings=warnings, replaces=replaced
+            self.collection_name,
+            doc.doc_id,
+            pages=doc.pages,
+            chunks=doc.chunks,
+            warnings=warnings,
+            replaces=replaced,
+            ocr_pages=len(doc.ocr_pages),
+            ocr_confidence=doc.mean_ocr_confidence,
         )
         try:
             self.lib.searcher.committed(self.collection_name, doc.written, replaced)

@@ -20,6 +20,13 @@ class Page:
     ocr_confidence: float | None = None
 
 
+def ocr_label(ocr: bool, confidence: float | None) -> str:
+    """ "OCR 87%" for machine-read text (OCR's mean word confidence), "" for a real text layer."""
+    if not ocr:
+        return ""
+    return f"OCR {confidence:.0f}%" if confidence is not None else "OCR"
+
+
 @dataclass(frozen=True)
 class Chunk:
     """A retrievable piece of one document, tracked to the page(s) it came from."""
@@ -124,6 +131,9 @@ class DocumentInfo:
     ingested_at: str
     embedding_model: str
     warnings: tuple[str, ...] = ()
+    #: pages whose text comes from OCR, and their mean word confidence (0-100; None when unknown)
+    ocr_pages: int = 0
+    ocr_confidence: float | None = None
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from .citations import page_ref
 from .errors import RagError
 from .history import StoredMessage
 from .ingest import Progress, Source
-from .models import FileResult, Hit
+from .models import FileResult, Hit, ocr_label
 
 logger = logging.getLogger(__name__)
 
@@ -305,6 +305,7 @@ def source_rows(sources: Sequence[dict]) -> list[dict]:
             "cited": bool(s.get("cited")),
             "file": s.get("file_name", "?"),
             "page": pages_label(s),
+            "ocr": ocr_label(bool(s.get("ocr")), s.get("ocr_confidence")),
             "dense": s.get("dense_score"),
             "lexical": s.get("lexical_score"),
             "rerank": s.get("rerank_score"),

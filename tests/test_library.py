@@ -212,3 +212,31 @@ def test_a_store_write_failing_mid_document_leaves_nothing_behind(library, monke
     assert _chunk_count(library) == 0 and library.documents("documents") == []
     [again] = library.ingest([shared_path(*ATTENTION)])  # and the next try goes through whole
     assert again.status == "ingested" and _chunk_count(library) == again.chunks
+
+
+def test_a_catalogue_from_before_the_ocr_columns_opens_and_keeps_its_rows(tmp_path):
+    import sqlite3
+
+    from rag.catalog import Catalog
+
+    path = tmp_path / "catalog.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """CREATE TABLE documents (collection TEXT NOT NULL, doc_id TEXT NOT NULL, file_name TEXT NOT NULL,
+        sha256 TEXT NOT NULL, pages INTEGER NOT NULL DEFAULT 0, chunks INTEGER NOT NULL DEFAULT 0,
+        size_bytes INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL, ingested_at TEXT NOT NULL,
+        embedding_model TEXT NOT NULL, warnings TEXT NOT NULL DEFAULT '[]', owner TEXT,
+        PRIMARY KEY (collection, doc_id));
+        INSERT INTO documents VALUES ('c', 'abc', 'old.pdf', 'abc', 3, 7, 100, 'ready', '2026-01-01T00:00:00+00:00',
+        'm', '["a warning"]', NULL);"""
+    )
+    old.close()
+    catalog = Catalog(path)
+    [doc] = catalog.documents("c")
+    assert (doc.file_name, doc.pages, doc.chunks, doc.warnings) == ("old.pdf", 3, 7, ("a warning",))
+    assert (doc.ocr_pages, doc.ocr_confidence) == (0, None)
+    assert catalog.begin("c", "new", "new.pdf", 5, "m") is None
+    catalog.commit("c", "new", pages=2, chunks=4, warnings=[], replaces=[], ocr_pages=2, ocr_confidence=81.5)
+    new = catalog.get("c", "new")
+    assert (new.status, new.ocr_pages, new.ocr_confidence) == ("ready", 2, 81.5)
+    assert catalog.begin("c", "abc", "old.pdf", 100, "m").file_name == "old.pdf"  # still a duplicate

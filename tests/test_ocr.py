@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from rag.errors import ExtractionTimeout
-from rag.models import Chunk, Page
+from rag.models import Chunk, Page, ocr_label
 from rag.ocr import OcrConfig, choose_langs, confidence_from_data, detect_engine, needs_ocr, split_langs
 from rag.settings import Settings
+from rag.ui_state import source_rows
 from rag.worker import ExtractionPool
 from tests.conftest import fresh_database, shared_path
 
@@ -190,6 +191,12 @@ def test_language_lists_and_modes():
     assert not any(needs_ocr(q, "off") for q in ("ok", "empty", "garbled"))
 
 
+def test_ocr_label_marks_machine_read_text_only():
+    assert ocr_label(True, 86.6) == "OCR 87%"
+    assert ocr_label(True, None) == "OCR"
+    assert ocr_label(False, 90.0) == ""
+
+
 def test_confidence_is_the_mean_over_words_only():
     data = {"text": ["", "Hello", "world", " ", "!"], "conf": ["-1", "90.5", "70.5", "-1", "95"]}
     assert confidence_from_data(data) == (pytest.approx((90.5 + 70.5 + 95) / 3), 3)
@@ -322,6 +329,11 @@ def test_ocr_is_reported_and_text_pages_keep_their_layer(ocr_library):
             assert not any(c.ocr for c in lib.document_chunks("documents", r.doc_id))
     info = {d.file_name: d for d in lib.documents("documents")}
     assert info["scanned_korean.pdf"].warnings == korean.warnings  # kept in the catalogue
+    # The catalogue counts OCR'd pages with their mean confidence, for the documents table and `rag list`.
+    for name in ("scanned_english_with_cover.pdf", "scanned_korean.pdf"):
+        assert info[name].ocr_pages == 1 and 50 < info[name].ocr_confidence <= 100, info[name]
+        assert f"{info[name].ocr_confidence:.0f}%" in results[name].warnings[0]
+    assert all(d.ocr_pages == 0 and d.ocr_confidence is None for n, d in info.items() if "scanned" not in n)
 
 
 @pytest.mark.parametrize("mode", ["dense", "lexical"])
@@ -336,6 +348,9 @@ def test_a_sentence_of_the_scanned_page_finds_it(ocr_library, scans, key, mode):
     top = hits[0].chunk
     assert (top.file_name, top.page_end) == (name, page), f"{mode} {sentence!r}: {[h.to_dict() for h in hits]}"
     assert top.ocr and top.ocr_confidence is not None and 0 < top.ocr_confidence <= 100
+    # The sources panel marks it as machine-read, with the confidence.
+    row = source_rows([hits[0].to_dict()])[0]
+    assert row["ocr"] == f"OCR {top.ocr_confidence:.0f}%"
 
 
 # -- without an engine -------------------------------------------------------------------------

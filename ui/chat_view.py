@@ -10,6 +10,7 @@ import streamlit as st
 from rag.errors import LLMError, RagError
 from rag.library import Library
 from rag.llm import OllamaLLM, normalise_model_name
+from rag.models import ocr_label
 from rag.preview import PreviewError, render_page_png
 from rag.ui_state import (
     answer_notices,
@@ -28,6 +29,10 @@ from ui import resources
 ANSWER_COLUMNS = [1.1, 1]  # answer | its sources
 PASSWORDS_KEY = "doc_passwords"  # doc_id -> password typed in this session (memory only)
 
+_OCR_HELP = (
+    "OCR: the page was an image, and its text was machine-read (mean word confidence). Check such passages"
+    " against the page preview."
+)
 _NOTICE = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
 _SCORE_HELP = {
     "dense": "Semantic similarity (cosine, -1 to 1) between the question and the passage.",
@@ -47,6 +52,8 @@ def sources_table(message: dict) -> None:
     frame = pd.DataFrame(rows)
     # One column per retriever that scored something; the fused ranking score is on each passage card.
     drop = [c for c in ("dense", "lexical", "rerank") if frame[c].isna().all()] + ["score"]
+    if not frame["ocr"].any():
+        drop.append("ocr")
     if message.get("mode") != "answer":
         drop.append("cited")
     st.dataframe(
@@ -58,6 +65,7 @@ def sources_table(message: dict) -> None:
             "cited": st.column_config.CheckboxColumn("Cited", width=50, help="The answer cites this source"),
             "file": st.column_config.TextColumn("File", width=130),
             "page": st.column_config.TextColumn("Page", width=48, help="Page in the PDF (1 = first page)"),
+            "ocr": st.column_config.TextColumn("Read by", width=64, help=_OCR_HELP),
             **{
                 name: st.column_config.NumberColumn(name.capitalize(), width=64, format="%.3f", help=_SCORE_HELP[name])
                 for name in ("dense", "lexical", "rerank", "score")
@@ -124,11 +132,17 @@ def passage_cards(library: Library, message: dict, *, previews: bool = True) -> 
     for source in message.get("sources") or []:
         n = source.get("n")
         cited = " · :green[:material/check: cited]" if source.get("cited") else ""
+        ocr = ocr_label(bool(source.get("ocr")), source.get("ocr_confidence"))
         label = f"[{n}] p. {pages_label(source)} · {short_name(str(source.get('file_name', '?')))}"
-        with st.expander(escape_markdown(label) + cited, expanded=False):
+        with st.expander(escape_markdown(label + (f" · {ocr}" if ocr else "")) + cited, expanded=False):
             scores = _scores(source)
             if scores:
                 st.caption(scores)
+            if ocr:
+                st.caption(
+                    f":orange[:material/document_scanner: Machine-read text ({ocr} confidence):"
+                    " the page is an image; check the passage against the page preview.]"
+                )
             text = str(source.get("text", ""))
             span = best_span(text, highlight_reference(message, source))
             st.markdown(passage_markdown(text, span))

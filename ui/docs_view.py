@@ -13,7 +13,7 @@ from rag.chunker import indexed_text
 from rag.errors import RagError
 from rag.ingest import Source
 from rag.library import Library
-from rag.models import DocumentInfo
+from rag.models import DocumentInfo, ocr_label
 from rag.settings import Settings
 from rag.ui_state import (
     IngestJob,
@@ -181,6 +181,7 @@ def documents_table(docs: list[DocumentInfo]) -> None:
                 "size": human_size(d.size_bytes),
                 "added": _local_time(d.ingested_at),
                 "status": d.status,
+                "ocr": f"{d.ocr_pages} p. · {ocr_label(True, d.ocr_confidence)}" if d.ocr_pages else "",
                 "warnings": " · ".join(d.warnings),
                 "id": d.doc_id[:12],
             }
@@ -198,7 +199,12 @@ def documents_table(docs: list[DocumentInfo]) -> None:
             "size": st.column_config.TextColumn("Size", width="small"),
             "added": st.column_config.TextColumn("Added"),
             "status": st.column_config.TextColumn("Status", width="small"),
-            "warnings": st.column_config.TextColumn("Warnings", width="large", help="Pages without usable text"),
+            "ocr": st.column_config.TextColumn(
+                "OCR", width="small", help="Pages read by OCR (their text is machine-read) and the mean word confidence"
+            ),
+            "warnings": st.column_config.TextColumn(
+                "Warnings", width="large", help="Pages without usable text, OCR'd pages, text that looks garbled"
+            ),
             "id": st.column_config.TextColumn("ID", help="Content hash (SHA-256), first 12 characters"),
         },
     )
@@ -259,6 +265,7 @@ def chunk_viewer(library: Library, collection: str, docs: list[DocumentInfo]) ->
                 "#": c.position,
                 "pages": f"{c.page + 1}" + (f"–{c.page_end + 1}" if c.page_end != c.page else ""),
                 "tokens": c.n_tokens,
+                "ocr": ocr_label(c.ocr, c.ocr_confidence),
                 "text": " ".join(c.text.split()),
             }
             for c in chunks
@@ -272,6 +279,7 @@ def chunk_viewer(library: Library, collection: str, docs: list[DocumentInfo]) ->
             "#": st.column_config.NumberColumn("#", width="small"),
             "pages": st.column_config.TextColumn("Page", width="small"),
             "tokens": st.column_config.NumberColumn("Tokens", width="small"),
+            "ocr": st.column_config.TextColumn("Read by", width="small", help="OCR: machine-read text (confidence)"),
             "text": st.column_config.TextColumn("Text", width="large"),
         },
     )
