@@ -175,6 +175,8 @@ class AnswerStream:
     def close(self) -> None:
         """Stop reading (a stop button); the text so far is kept and the answer marked incomplete."""
         self._gen.close()
+        if self._answer is None:  # closed before the first token: the generator never ran its finally
+            self._answer = self._finish("", StreamInterrupted("the reader stopped before the answer began"))
 
     def _run(self) -> Iterator[str]:
         if self._tokens is None:

@@ -197,8 +197,6 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     answer = stream.result()
     if answer.mode == "search_only":
         print("[search only: no answer was generated; the best passages are below]")
-    elif answer.mode == "not_found":
-        print(answer.text)
     print()
     if answer.error:
         print(f"[{answer.mode}] {answer.error}", file=sys.stderr)
@@ -212,6 +210,12 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
             scores += ", " + ocr_label(hit.chunk.ocr, hit.chunk.ocr_confidence)
         label = source_label(hit.chunk.file_name, hit.chunk.page, hit.chunk.page_end)
         print(f"  [{n}] {mark} {label}  ({scores})")
+        if answer.mode != "answer":  # no generated text: the passages are the answer
+            text = " ".join(hit.chunk.text.split())
+            print(f"       {text[:300]}{'…' if len(text) > 300 else ''}")
+    if answer.invalid_citations:
+        shown = ", ".join(f"[{n}]" for n in answer.invalid_citations)
+        print(f"warning: the answer cites {shown}, which it was not given: not sources, ignore them", file=sys.stderr)
     if answer.mode == "answer" and answer.uncited:
         print("warning: the answer cites none of the sources; check it against them", file=sys.stderr)
     if answer.dropped_sources:

@@ -248,15 +248,20 @@ class OllamaLLM:
     def pull_model(self, name: str | None = None) -> Iterator[PullProgress]:
         """Pull a model, yielding progress; the last item has status "success"."""
         name = name or self.model
+        cut = LLMError(f"The pull of '{name}' was cut off before it finished; run it again (it resumes).")
+        status = ""
         try:
             for part in self._client.pull(name, stream=True):
-                yield PullProgress(
-                    status=part.status or "", digest=part.digest, completed=part.completed, total=part.total
-                )
+                status = part.status or ""
+                yield PullProgress(status=status, digest=part.digest, completed=part.completed, total=part.total)
         except ollama.ResponseError as e:
             raise LLMError(f"Could not pull '{name}': {e.error}. Check the name at https://ollama.com/library.") from e
+        except (httpx.RemoteProtocolError, httpx.ReadError) as e:
+            raise cut from e
         except _CLIENT_ERRORS as e:
             raise self.map_error(e, name) from e
+        if status != "success":
+            raise cut
         with self._lock:
             self._contexts.pop(name, None)
 

@@ -52,6 +52,20 @@ def _bool(name: str, default: bool) -> bool:
 SEARCH_MODES = ("hybrid", "dense", "lexical", "hybrid+rerank")
 
 
+def _ollama_host(value: str) -> str:
+    """OLLAMA_HOST as Ollama itself accepts it (``host``, ``host:port``, ``http[s]://host[:port]``), checked."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value if "://" in value else f"http://{value}")
+        parts.port  # noqa: B018 (raises on a port that is not a number in range)
+    except ValueError as e:
+        raise ConfigError(f"OLLAMA_HOST is not a valid address ({value!r}: {e}); e.g. http://localhost:11434") from e
+    if parts.scheme not in ("http", "https") or not (parts.hostname or value.startswith(":")):  # ":11434": local
+        raise ConfigError(f"OLLAMA_HOST is not a valid address ({value!r}); e.g. http://localhost:11434")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -139,7 +153,7 @@ class Settings:
             max_file_mb=_int("RAG_MAX_FILE_MB", 200, minimum=1),
             garbled_pages=garbled,
             keep_originals=_bool("RAG_KEEP_ORIGINALS", True),
-            ollama_host=_env("OLLAMA_HOST", "http://localhost:11434"),
+            ollama_host=_ollama_host(_env("OLLAMA_HOST", "http://localhost:11434")),
             llm_model=_env("RAG_LLM_MODEL", "llama3.2"),
             search_mode=mode,
             rrf_k=_int("RAG_RRF_K", 60, minimum=1),

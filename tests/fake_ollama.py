@@ -86,6 +86,8 @@ class FakeOllama:
     show_delay_s: float = 0.0
     unpullable: set[str] = field(default_factory=set)
     pull_layers: tuple[int, ...] = (1_000_000, 7_000)
+    #: hang up a streamed pull after this many progress lines (a download that breaks)
+    pull_cut_after: int | None = None
     version: str = "0.6.5"
 
     def __post_init__(self) -> None:
@@ -339,9 +341,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._line({"error": "pull model manifest: file does not exist"})
             self._end_stream()
             return
+        sent = 0
         for index, total in enumerate(fake.pull_layers):
             digest = hashlib.sha256(f"{name}/{index}".encode()).hexdigest()
             for completed in (0, total // 2, total):
+                if fake.pull_cut_after is not None and sent >= fake.pull_cut_after:
+                    self.close_connection = True  # hang up mid-body, as a dropped download does
+                    return
+                sent += 1
                 self._line(
                     {
                         "status": f"pulling {digest[:12]}",

@@ -242,6 +242,17 @@ def test_reader_stopping_early_keeps_text_so_far(server: FakeOllama, retriever: 
     assert answer.incomplete and answer.mode == "answer" and answer.cited == (1,)
 
 
+def test_reader_stopping_before_the_first_token_gets_an_answer_with_hits(
+    server: FakeOllama, retriever: OverlapRetriever
+) -> None:
+    server.queue_chat(["Two ", "years [1]"])
+    stream = make_session(server.url, retriever).ask("How long is the X200 warranty?")
+    stream.close()
+    answer = stream.result()
+    assert answer.mode == "error" and answer.error_kind == "interrupted" and answer.text == ""
+    assert "stopped before the answer began" in (answer.error or "") and len(answer.hits) == 3
+
+
 def test_stream_cut_before_any_text_is_an_error_with_hits(server: FakeOllama, retriever: OverlapRetriever) -> None:
     server.queue_chat(["never sent"], cut_after=0)
     answer = make_session(server.url, retriever).answer("How long is the X200 warranty?")

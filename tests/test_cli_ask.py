@@ -40,3 +40,32 @@ def test_ask_without_ollama_is_search_only_with_passages(ready, monkeypatch, cap
     assert "[search only" in captured.out
     assert f"[1]       {ready.name}" in captured.out
     assert "ollama serve" in captured.err
+    # The passages themselves are printed: without generated text they are the answer.
+    assert "BLEU" in captured.out.split("sources:")[1]
+
+
+def test_ask_with_nothing_relevant_says_not_found_once_and_shows_the_nearest(ready, monkeypatch, capsys):
+    with FakeOllama() as server:
+        server.add_model("llama3.2")
+        monkeypatch.setenv("OLLAMA_HOST", server.url)
+        monkeypatch.setenv("RAG_MIN_SCORE", "0.99")
+        code = main(["ask", "What BLEU score does the Transformer reach?"])
+        assert server.chat_requests == []  # the model is not asked
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.count("Not found in your documents") == 1
+    assert f"[1]       {ready.name}" in out and "BLEU" in out.split("sources:")[1]
+
+
+def test_ask_with_another_model_and_a_citation_it_was_not_given(ready, monkeypatch, capsys):
+    with FakeOllama() as server:
+        server.add_model("mistral")
+        server.queue_chat("It reaches 28.4 BLEU [1], as source [9] says.")
+        monkeypatch.setenv("OLLAMA_HOST", server.url)
+        code = main(["ask", "What BLEU score does the Transformer reach?", "--model", "mistral", "-k", "3"])
+        [request] = server.chat_requests
+    captured = capsys.readouterr()
+    assert code == 0 and request.body["model"] == "mistral"
+    assert request.body["messages"][-1]["content"].count("<source id=") == 3
+    assert "[9]" in captured.err and "not sources" in captured.err
+    assert f"[1] cited {ready.name}" in captured.out

@@ -134,6 +134,18 @@ def test_pull_reports_progress_then_the_model_is_installed(server: FakeOllama) -
     assert llm.context_info().trained == 131072
 
 
+def test_pull_cut_mid_download_is_an_error_not_an_installed_model(server: FakeOllama) -> None:
+    server.pull_cut_after = 2
+    llm = OllamaLLM(server.url, "mistral")
+    progress = []
+    with pytest.raises(LLMError, match="pull of 'mistral' was cut off.*run it again"):
+        progress.extend(llm.pull_model())
+    assert [p.completed for p in progress if p.total] == [0, server.pull_layers[0] // 2]
+    assert not llm.has_model()
+    server.pull_cut_after = None
+    assert list(llm.pull_model())[-1].done and llm.has_model()  # the retry completes
+
+
 def test_pull_of_unknown_model_fails_clearly(server: FakeOllama) -> None:
     server.unpullable.add("no-such-model:latest")
     with pytest.raises(LLMError, match="Could not pull 'no-such-model'.*file does not exist"):

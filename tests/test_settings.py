@@ -29,12 +29,23 @@ def test_environment_overrides(settings, monkeypatch):
         ("RAG_PAGE_TIMEOUT", "-1", "at least"),
         ("RAG_GARBLED_PAGES", "maybe", "skip' or 'keep"),
         ("RAG_CHUNK_OVERLAP", "500", "smaller than RAG_CHUNK_TOKENS"),
+        ("OLLAMA_HOST", "localhost:abc", "OLLAMA_HOST is not a valid address.*localhost:abc"),
+        ("OLLAMA_HOST", "127.0.0.1:99999", "OLLAMA_HOST is not a valid address"),
+        ("OLLAMA_HOST", "ftp://box", "OLLAMA_HOST is not a valid address"),
     ],
 )
 def test_bad_values_are_clear_errors(settings, monkeypatch, key, value, message):
     monkeypatch.setenv(key, value)
     with pytest.raises(ConfigError, match=message):
         Settings.from_env()
+
+
+@pytest.mark.parametrize(
+    "host", ["http://localhost:11434", "0.0.0.0", "box.lan:11434", "https://box.lan/ollama", ":11434"]
+)
+def test_ollama_hosts_in_the_forms_ollama_accepts(settings, monkeypatch, host):
+    monkeypatch.setenv("OLLAMA_HOST", host)
+    assert Settings.from_env().ollama_host == host
 
 
 def test_a_reranking_model_makes_reranked_hybrid_the_default_mode(settings, monkeypatch):
