@@ -195,6 +195,11 @@ class Ingestor:
                 self.progress.file_finished(results[i])
         finally:
             self._writer.shutdown(wait=True)
+            # An aborted batch (Ctrl-C, a stopped app) must not leave the files it had not reached claimed as
+            # pending: in a long-running app they would read as "being ingested by another session" until restart.
+            for i, doc in claimed:
+                if results[i] is None:
+                    self._rollback(doc)
         return [r for r in results if r is not None]
 
     def _ingest_one(self, doc: _Doc, job) -> FileResult:
@@ -225,8 +230,17 @@ class Ingestor:
         except DocumentError as e:
             self._rollback(doc)
             return self._failed(doc.source, e, doc.doc_id, doc.started)
+        except (RagError, OSError) as e:
+            # The store, the embedder or the disk failed on this file: it goes back out whole, and the
+            # batch goes on (the next file may well succeed: a transient lock, a full disk freed).
+            log.error("ingesting %s failed: %s", doc.source.name, e)
+            self._rollback(doc)
+            reason = f"it could not be stored ({e}); nothing of it was kept, try again"
+            return self._failed(
+                doc.source, DocumentError(doc.source.name, reason, kind="store"), doc.doc_id, doc.started
+            )
         except BaseException:
-            # Anything else (a store failure, Ctrl-C) still must not leave half a document.
+            # Anything else (Ctrl-C, a bug) still must not leave half a document.
             self._rollback(doc)
             raise
 
