@@ -1,20 +1,12 @@
 """Chat with your PDFs, locally: `streamlit run app.py`. This file is the chat page and the navigation."""
 
-from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
 
 from rag.chat import ChatSession, record_exchange
 from rag.errors import RagError
-from rag.ui_state import (
-    Retriever,
-    answer_message,
-    history_turns,
-    live_message,
-    safe_stream,
-    user_message,
-)
+from rag.ui_state import Retriever, answer_message, user_message
 from ui import chat_view, common, resources
 
 
@@ -31,25 +23,7 @@ def chat_page() -> None:
     ollama = common.ollama_status(settings.ollama_host)
     with st.sidebar:
         llm = chat_view.model_picker(settings, config, ollama)
-        with st.expander("Retrieval settings"):
-            top_k = st.slider("Passages per question (top-k)", 1, 20, min(20, config.top_k), key="top_k")
-            threshold = st.slider(
-                "Relevance threshold",
-                0.0,
-                1.0,
-                min(1.0, max(0.0, config.min_score)),
-                0.05,
-                key="min_score",
-                help="Below this similarity a question gets 'not found'.",
-            )
-            hybrid = st.toggle(
-                "Hybrid search (keywords + meaning)",
-                settings.search_mode.startswith("hybrid"),
-                key="hybrid",
-                help="On: keyword (BM25) and semantic search combined"
-                + (", then reranked by the cross-encoder" if settings.search_mode == "hybrid+rerank" else "")
-                + ". Off: semantic search only.",
-            )
+        config, mode = chat_view.retrieval_settings(settings, config)
         common.status_line(library, settings, collection, ollama, llm.model)
 
         chat_view.chats_sidebar(history, collection)
@@ -77,16 +51,8 @@ def chat_page() -> None:
         with st.chat_message("user"):
             chat_view.user_message(user_message(question))
         with st.chat_message("assistant"):
-            retriever = Retriever(library, collection, hybrid=hybrid)
-            session = ChatSession(retriever, llm, replace(config, top_k=top_k, min_score=threshold))
-            left, right = st.columns(chat_view.ANSWER_COLUMNS, gap="medium")
-            with left, st.spinner("Searching your documents…"):
-                stream = session.ask(question, history_turns(state.messages))
-            with right:
-                chat_view.answer_sources(library, live_message(stream))
-            with left:
-                st.write_stream(safe_stream(stream))
-            answer = stream.result()
+            retriever = Retriever(library, collection, mode=mode)
+            answer = chat_view.answer_live(library, ChatSession(retriever, llm, config), question, state.messages)
         notes = list(retriever.notes)
         try:
             state.chat_id = state.chat_id or history.create_chat(collection)

@@ -328,25 +328,42 @@ def highlight_reference(message: dict, source: dict) -> str:
 
 
 class Retriever:
-    """``retrieve(query, k)`` over one collection; asks for hybrid search (reranked when the settings
-    say so) when enabled, and falls back a step, with a note, when the library cannot do it."""
+    """``retrieve(query, k)`` over one collection in a search mode; when the library cannot search that way
+    (no reranking model, a broken keyword index), it falls back a step, with a note, rather than fail."""
 
-    def __init__(self, library, collection: str, *, hybrid: bool) -> None:
+    FALLBACK = {"hybrid+rerank": "hybrid", "hybrid": "dense", "lexical": "dense"}
+
+    def __init__(self, library, collection: str, *, mode: str = "hybrid") -> None:
         self.library = library
         self.collection = collection
-        self.hybrid = hybrid
+        self.mode = mode
         self.notes: list[str] = []
 
     def __call__(self, query: str, k: int) -> list[Hit]:
-        if self.hybrid:
-            modes = ["hybrid+rerank", "hybrid"] if self.library.settings.search_mode == "hybrid+rerank" else ["hybrid"]
-            for mode, fallback in zip(modes, [*modes[1:], "dense"], strict=True):
-                try:
-                    return self.library.search(query, self.collection, k, mode=mode)
-                except RagError as e:
-                    logger.info("%s search unavailable, using %s: %s", mode, fallback, e)
-                    self.notes.append(f"{mode.capitalize()} search is not available ({e}); {fallback} search was used.")
-        return self.library.search(query, self.collection, k, mode="dense")
+        mode = self.mode
+        while (fallback := self.FALLBACK.get(mode)) is not None:
+            try:
+                return self.library.search(query, self.collection, k, mode=mode)
+            except RagError as e:
+                logger.info("%s search unavailable, using %s: %s", mode, fallback, e)
+                self.notes.append(f"{mode.capitalize()} search is not available ({e}); {fallback} search was used.")
+                mode = fallback
+        return self.library.search(query, self.collection, k, mode=mode)
+
+
+#: How the chat's search modes are offered to users.
+MODE_LABELS = {
+    "hybrid": "Hybrid: keywords + meaning",
+    "hybrid+rerank": "Hybrid, then reranked",
+    "dense": "Meaning only (semantic)",
+    "lexical": "Keywords only (BM25)",
+}
+
+
+def offered_modes(search_mode: str, rerank_model: str) -> list[str]:
+    """The search modes a user can pick: reranking only with a model; the configured mode first."""
+    modes = [m for m in ("hybrid+rerank", "hybrid", "dense", "lexical") if m != "hybrid+rerank" or rerank_model]
+    return sorted(modes, key=lambda m: m != search_mode)
 
 
 # -- background ingestion ------------------------------------------------------------------------------

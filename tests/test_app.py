@@ -10,6 +10,7 @@ import pytest
 
 from rag.history import ChatHistory
 from rag.ui_state import (
+    MODE_LABELS,
     best_span,
     citing_text,
     escape_markdown,
@@ -210,17 +211,26 @@ def test_timeout_is_reported_as_such(fake: FakeOllama, env, monkeypatch: pytest.
     assert len(sources_frame(at)) > 0
 
 
-def test_hybrid_toggle_answers_either_way(fake: FakeOllama, env) -> None:
+def test_search_mode_choice_decides_which_retrievers_score_the_sources(fake: FakeOllama, env) -> None:
     at = new_app().run()
-    at.toggle(key="hybrid").set_value(True).run()
-    ask(at, "What is label smoothing?")
-    message = at.session_state["messages"][-1]
-    assert message["mode"] == "answer" and message["sources"]
-    has_lexical = any(s.get("lexical_score") is not None for s in message["sources"])
-    fell_back = any("Hybrid search is not available" in n for n in message["notes"])
-    assert has_lexical != fell_back  # hybrid scores, or a visible note that dense search was used
-    if fell_back:
-        assert any("Hybrid search is not available" in i.value for i in at.info)
+    picker = at.selectbox(key="search_mode")
+    assert picker.options[0] == MODE_LABELS["hybrid"]  # the configured mode first; no reranker here
+    assert MODE_LABELS["hybrid+rerank"] not in picker.options
+    found_by = {}
+    for mode in ("lexical", "dense", "hybrid"):
+        fake.queue_chat("Label smoothing of 0.1 was used [1].")
+        at.selectbox(key="search_mode").set_value(mode).run()
+        ask(at, "What is label smoothing?")
+        message = at.session_state["messages"][-1]
+        assert message["mode"] == "answer" and message["sources"] and not message["notes"]
+        # Which retriever ranked each source (every source also shows the cosine, for the not-found gate).
+        found_by[mode] = {
+            ("dense" if s["dense_rank"] else "") + ("lexical" if s["lexical_rank"] else "") for s in message["sources"]
+        }
+        assert all(s["dense_score"] is not None for s in message["sources"])
+        assert ("lexical" in sources_frame(at).columns) == (mode != "dense")
+    assert found_by["lexical"] == {"lexical"} and found_by["dense"] == {"dense"}
+    assert "denselexical" in found_by["hybrid"]  # hybrid: passages both retrievers ranked
 
 
 def test_history_reopen_download_and_delete(fake: FakeOllama, env) -> None:

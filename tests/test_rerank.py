@@ -333,7 +333,7 @@ def test_a_missing_model_lets_the_chat_answer_with_hybrid_search_and_say_so(
     monkeypatch.setattr(rag.library, "load_reranker", lambda *a, **kw: loads.append(a) or real_load(*a, **kw))
     lib = Library(settings.with_(rerank_model=str(tmp_path / "gone"), search_mode="hybrid+rerank"), embedder=embedder)
     lib.ingest(passages)
-    retriever = Retriever(lib, "documents", hybrid=True)
+    retriever = Retriever(lib, "documents", mode="hybrid+rerank")
     hits = retriever("walnut crates", 3)
     assert hits and all(h.rerank_score is None for h in hits)
     plain = lib.search("walnut crates", k=3, mode="hybrid")

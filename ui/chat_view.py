@@ -2,29 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from rag.chat import Answer, ChatConfig, ChatSession
 from rag.errors import LLMError, RagError
 from rag.library import Library
 from rag.llm import OllamaLLM, normalise_model_name
 from rag.models import ocr_label
 from rag.preview import PreviewError, render_page_png
+from rag.settings import Settings
 from rag.ui_state import (
+    MODE_LABELS,
     answer_notices,
     best_span,
     escape_markdown,
     escape_message,
     highlight_reference,
+    history_turns,
+    live_message,
+    offered_modes,
     pages_label,
     passage_markdown,
     safe_answer_markdown,
+    safe_stream,
     source_rows,
     stored_messages,
 )
 from ui import resources
+from ui.common import Ollama
 
 ANSWER_COLUMNS = [1.1, 1]  # answer | its sources
 PASSWORDS_KEY = "doc_passwords"  # doc_id -> password typed in this session (memory only)
@@ -193,6 +202,18 @@ def assistant_message(library: Library, llm: OllamaLLM | None, message: dict) ->
         answer_sources(library, message)
 
 
+def answer_live(library: Library, session: ChatSession, question: str, messages: list[dict]) -> Answer:
+    """Search, show the sources at once, stream the answer beside them; returns the final answer."""
+    left, right = st.columns(ANSWER_COLUMNS, gap="medium")
+    with left, st.spinner("Searching your documents…"):
+        stream = session.ask(question, history_turns(messages))
+    with right:
+        answer_sources(library, live_message(stream))
+    with left:
+        st.write_stream(safe_stream(stream))
+    return stream.result()
+
+
 def user_message(message: dict) -> None:
     st.markdown(escape_markdown(message["content"]))
 
@@ -237,7 +258,41 @@ def getting_started(collection: str) -> None:
     st.page_link("pages/1_Documents.py", label="Add PDFs on the Documents page", icon=":material/upload_file:")
 
 
-def model_picker(settings, config, ollama) -> OllamaLLM:
+def retrieval_settings(settings: Settings, config: ChatConfig) -> tuple[ChatConfig, str]:
+    """The sidebar's retrieval settings: the answering config as chosen, and the search mode."""
+    with st.expander("Retrieval settings"):
+        modes = offered_modes(settings.search_mode, settings.rerank_model)
+        mode = st.selectbox(
+            "Search",
+            modes,
+            format_func=MODE_LABELS.get,
+            key="search_mode",
+            help="Hybrid finds both exact terms (names, figures) and paraphrases; it is the best on every test set"
+            " measured (README, How retrieval works)."
+            + ("" if settings.rerank_model else " Reranking needs a model in RAG_RERANK_MODEL."),
+        )
+        top_k = st.slider("Passages per question (top-k)", 1, 20, min(20, config.top_k), key="top_k")
+        threshold = st.slider(
+            "Relevance threshold",
+            0.0,
+            1.0,
+            min(1.0, max(0.0, config.min_score)),
+            0.05,
+            key="min_score",
+            help="When no passage is this similar to the question (cosine), the answer is 'not found' and the"
+            " model is not asked.",
+        )
+        rewrite = st.toggle(
+            "Rewrite follow-up questions",
+            config.rewrite_followups,
+            key="rewrite_followups",
+            help="A follow-up ('and in 2019?') is rewritten into a standalone question before searching; the"
+            " rewritten question is shown with the sources.",
+        )
+    return replace(config, top_k=top_k, min_score=threshold, rewrite_followups=rewrite), mode
+
+
+def model_picker(settings: Settings, config: ChatConfig, ollama: Ollama) -> OllamaLLM:
     """The model selectbox (installed models), and a way to pull one; returns the client for the choice."""
     installed = ollama.models
     wanted = normalise_model_name(settings.llm_model)

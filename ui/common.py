@@ -112,11 +112,11 @@ def status_line(library: Library, settings: Settings, collection: str, ollama: O
     try:
         docs = library.documents(collection)
         chunks = sum(d.chunks for d in docs)
-        holds = f"{len(docs)} document{'s' if len(docs) != 1 else ''} · {chunks:,} chunks"
+        holds = f"{len(docs)} document{'s' if len(docs) != 1 else ''} · {chunks:,} chunk{'s' if chunks != 1 else ''}"
     except RagError as e:
         holds = f"unavailable ({e})"
     st.sidebar.caption(
         f"Embedding model: {escape_markdown(library.embedder.name)}  \n"
-        f"Collection {escape_markdown(collection)}: {holds}  \n"
+        f"Collection “{escape_markdown(collection)}”: {holds}  \n"
         f"Data folder: {escape_markdown(str(settings.data_dir))}"
     )
