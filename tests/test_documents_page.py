@@ -131,6 +131,25 @@ def test_duplicates_chunks_and_delete(env) -> None:
     assert library.documents("documents") == []
 
 
+def test_a_new_version_replaces_the_old_unless_both_are_kept(env) -> None:
+    paper = shared_path(*ATTENTION).read_bytes()
+    other = shared_path("pdfs", "general", "dpr_karpukhin2020_arxiv2004.04906.pdf").read_bytes()
+    at = documents_page()
+    upload(at, ("report.pdf", paper))
+    [first] = documents_frame(at)["id"]
+    upload(at, ("report.pdf", other))  # the same name, other bytes: a new version
+    text = plain(page_text(at)).replace("**", "")
+    assert "report.pdf · replaced: " in text and "(replaced the earlier version with the same name)" in text
+    frame = documents_frame(at)
+    assert list(frame["file"]) == ["report.pdf"] and list(frame["id"]) != [first]
+
+    at.toggle(key="keep_both").set_value(True).run()
+    upload(at, ("report.pdf", paper))
+    text = plain(page_text(at)).replace("**", "")
+    assert "report.pdf · ingested: 15 pages, 63 chunks" in text
+    assert sorted(documents_frame(at)["id"]) == sorted([first, list(frame["id"])[0]])  # both versions kept
+
+
 def test_collections_create_switch_delete(env) -> None:
     from ui import resources
 

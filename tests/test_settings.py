@@ -73,3 +73,33 @@ def test_every_setting_the_library_reads_is_documented_in_the_readme():
     assert {"RAG_RERANK_MODEL", "RAG_MIN_SCORE", "OLLAMA_HOST"} <= names  # the scan finds what it should
     readme = (root / "README.md").read_text(encoding="utf-8")
     assert sorted(n for n in names if f"`{n}`" not in readme) == []
+
+
+def test_the_app_listens_on_this_computer_only_and_sends_no_statistics():
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["address"] == "127.0.0.1"
+    assert config["server"]["enableXsrfProtection"] is True
+    assert 1 <= config["server"]["maxUploadSize"] <= 1024
+    assert config["browser"]["gatherUsageStats"] is False
+    assert config["runner"]["magicEnabled"] is False  # a bare expression must never render
+
+
+def test_the_library_never_imports_streamlit():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = (
+        "import importlib, pkgutil, sys, rag\n"
+        "for m in pkgutil.iter_modules(rag.__path__):\n"
+        "    importlib.import_module(f'rag.{m.name}')\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] == 'streamlit'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
