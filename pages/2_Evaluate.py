@@ -3,106 +3,22 @@
 import os
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
-from rag import evaluate as ev
-from rag.errors import RagError
-from rag.ingest import Progress
-from rag.search import MODES
-from rag.ui_state import escape_markdown
-from ui import common
+from ui import common, eval_view
 
 SHARED = Path(os.environ.get("RAG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
-
-class IngestBar(Progress):
-    def __init__(self, bar) -> None:
-        self.bar = bar
-
-    def file_started(self, name: str, index: int, total: int) -> None:
-        self.bar.progress((index - 1) / total, text=f"Ingesting {index}/{total}: {name}")
-
-
 settings, library = common.boot()
 current = common.collection_picker(library, settings)
-state = st.session_state
 st.title("Evaluate retrieval")
 st.caption(
     "Each question is searched in every mode; a hit counts when it comes from the gold document (and, where "
     "the set gives evidence pages, covers a gold page). Pages are 0-based pypdf indices."
 )
-dev_sets = sorted((SHARED / "qa").glob("*.jsonl"))
-picked = st.selectbox(
-    "Shared dev set",
-    [p.name for p in dev_sets],
-    index=None,
-    key="eval_set",
-    placeholder="none found" if not dev_sets else "pick one, or upload below",
-)
-upload = st.file_uploader("…or upload a QA file (JSON Lines)", type=["jsonl", "json"], key="eval_upload")
-left, right = st.columns(2)
-collection = left.text_input("Collection", value=current, key="eval_collection")
-offered = [m for m in MODES if m != "hybrid+rerank" or settings.rerank_model]  # reranking only with a model
-modes = left.multiselect("Modes", offered, default=list(ev.default_modes(settings)), key="eval_modes")
-ks = right.multiselect("k", [1, 3, 5, 10, 20], default=list(ev.DEFAULT_KS), key="eval_ks")
-limit = right.number_input("Only the first N questions (0: all)", min_value=0, value=0, key="eval_limit")
-base = st.text_input("Folder the QA file's pdf paths start from", value=str(SHARED), key="eval_base")
-ingest = st.checkbox("Ingest the referenced PDFs into the collection first", key="eval_ingest")
-
-if st.button("Run evaluation", type="primary", key="eval_run", disabled=not (picked or upload) or not modes or not ks):
-    bar = st.progress(0.0, text="Starting…")
-    try:
-        if upload is not None:
-            lines = upload.getvalue().decode("utf-8-sig").splitlines()
-            questions = ev.parse_questions(lines, Path(base), source=upload.name)
-        else:
-            questions = ev.load_questions(SHARED / "qa" / picked, base_dir=base)
-        questions = questions[: int(limit)] if limit else questions
-        state.eval_report = ev.evaluate(
-            library,
-            questions,
-            collection.strip(),
-            modes,
-            ks,
-            ingest=ingest,
-            ingest_progress=IngestBar(bar),
-            progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} questions"),
-            source=upload.name if upload is not None else picked,
-        )
-    except (RagError, UnicodeDecodeError) as e:
-        st.error(escape_markdown(f"The evaluation failed: {e}"))
-    bar.empty()
-
-report = state.get("eval_report")
-if report is None:
+if (fresh := eval_view.run_form(library, settings, current, SHARED)) is not None:
+    st.session_state.eval_report = fresh
+if (report := st.session_state.get("eval_report")) is None:
     st.stop()
-st.subheader(escape_markdown(f"{report.source}: {len(report.questions)} questions in {report.collection}"))
-st.caption(escape_markdown(", ".join(f"{k} {v}" for k, v in report.setup.items())))
-if report.missing_docs:
-    st.warning(escape_markdown(f"Not in the collection (always missed): {', '.join(report.missing_docs)}"))
-rows = ev.metric_rows(report)
-st.dataframe(pd.DataFrame({m: [v[m] for _, v in rows] for m in report.modes}, index=[n for n, _ in rows]))
-level = "page" if report.metrics[0].page is not None else "doc"
-recall = pd.DataFrame(
-    {m.mode: [(m.page if level == "page" else m.doc).recall[k] for k in report.ks] for m in report.metrics},
-    index=[f"@{k:02d}" for k in report.ks],
-)
-st.caption(f"{level.capitalize()}-level recall@k per mode")
-st.bar_chart(recall, stack=False, y_label="recall")
-st.download_button("Download the report (JSON)", report.to_json(), "eval-report.json", "application/json")
-
-st.subheader("Misses")
-c1, c2, c3 = st.columns(3)
-mode = c1.selectbox("Mode", report.modes, key="miss_mode")
-k = c2.selectbox("Top k", report.ks, index=len(report.ks) - 1, key="miss_k")
-partial = c3.toggle("Also partly missed", key="miss_partial", help="Questions that found only some gold items")
-found = ev.misses(report, mode, k, partial=partial)
-st.caption(f"{len(found)} of {len(report.questions)} questions without (all) their gold items in the top {k}")
-for miss in found[:100]:
-    q = miss.result.question
-    with st.expander(escape_markdown(f"{q.id} · {miss.level} recall@{k} {miss.found:.2f} · {q.question[:80]}")):
-        st.text(f"Question: {q.question}\nAnswer: {q.answer[:500]}\nGold documents: {', '.join(q.docs)}")
-        if q.pages:
-            st.text("Gold pages (0-based): " + ", ".join(f"{g.file_name} p{g.page}" for g in q.pages))
-        st.dataframe(pd.DataFrame([h.__dict__ for h in miss.hits]), hide_index=True)  # cells are plain text
+eval_view.report_view(report)
+eval_view.misses_view(report)

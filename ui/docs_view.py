@@ -120,8 +120,8 @@ def password_prompts(library: Library, settings: Settings, jobs: list[IngestJob]
                 st.markdown(f":material/lock: **{escape_markdown(r.file_name)}** is encrypted. {hint}")
                 password = st.text_input("Password", type="password", key=f"pw-{key}")
                 unlock, skip = st.columns(2)
-                go = unlock.form_submit_button("Unlock and add", type="primary")
-                dismiss = skip.form_submit_button("Skip this file")
+                go = unlock.form_submit_button("Unlock and add", type="primary", key=f"unlock-{key}")
+                dismiss = skip.form_submit_button("Skip this file", key=f"skip-{key}")
             if go and not password:
                 st.warning("Type the password first.")
             if (go and password) or dismiss:
