@@ -1,6 +1,7 @@
 """Every file of the adversarial MANIFEST gets the behaviour its row names, in one batch."""
 
 import csv
+import os
 import time
 import unicodedata
 
@@ -75,7 +76,10 @@ def ocr_on(batch) -> bool:
     from rag.ocr import detect_engine
 
     settings = batch[0].settings
-    return settings.ocr != "off" and detect_engine(settings.ocr_langs, settings.tesseract_cmd).available
+    on = settings.ocr != "off" and detect_engine(settings.ocr_langs, settings.tesseract_cmd).available
+    if not on and os.environ.get("CI_REQUIRE_OCR") == "1":
+        pytest.fail("OCR is unavailable or off, but CI installed Tesseract (CI_REQUIRE_OCR=1)")
+    return on
 
 
 def _ocr_pages(lib, results) -> int:

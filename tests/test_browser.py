@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.app_support import ATTENTION, ROOT
-from tests.conftest import shared_path
+from tests.conftest import shared_path, skip_unless_installed
 from tests.fake_ollama import FakeOllama
 from tests.pdfgen import text_pdf
 
@@ -43,10 +43,13 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium chromium-driver)",
-)
+
+@pytest.fixture(autouse=True, scope="module")
+def _chromium_installed() -> None:
+    if not CHROMIUM.exists():
+        skip_unless_installed(
+            "browser", "Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium chromium-driver)"
+        )
 
 
 def _settle(page) -> None:

@@ -21,7 +21,7 @@ from rag.ocr import OcrConfig, choose_langs, confidence_from_data, detect_engine
 from rag.settings import Settings
 from rag.ui_state import source_rows
 from rag.worker import ExtractionPool
-from tests.conftest import fresh_database, shared_path
+from tests.conftest import fresh_database, shared_path, skip_unless_installed
 
 ENGLISH = (("pdfs", "general", "attention_vaswani2017_arxiv1706.03762.pdf"), 1)  # page 2: prose, a formula
 KOREAN = (("pdfs", "korean", "oblivoir_simple_guide_30p.pdf"), 2)  # page 3: Korean prose with English names
@@ -37,10 +37,10 @@ MIN_SIMILARITY = {"english": 0.95, "korean": 0.75}
 def _engine_or_skip(*langs: str):
     engine = detect_engine()
     if not engine.available:
-        pytest.skip(f"OCR engine not available: {engine.reason}")
+        skip_unless_installed("ocr", f"OCR engine not available: {engine.reason}")
     missing = [x for x in langs if x not in engine.langs]
     if missing:
-        pytest.skip(f"Tesseract language data not installed: {', '.join(missing)}")
+        skip_unless_installed("ocr", f"Tesseract language data not installed: {', '.join(missing)}")
     return engine
 
 
