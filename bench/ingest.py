@@ -71,8 +71,11 @@ def run(settings, paths: list[Path]) -> dict:
         results = lib.ingest(paths)
         wall = time.perf_counter() - started
         lib.close()
+    from rag.chunker import indexed_text
+
+    # The same text the pipeline embedded: each chunk under its document's title.
     texts = [
-        c.text
+        indexed_text(c, settings.title_header)
         for r in results
         if r.status in ("ingested", "replaced")
         for c in lib.document_chunks(settings.collection, r.doc_id)
