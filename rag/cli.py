@@ -223,6 +223,16 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if answer.mode in ("answer", "not_found", "search_only") else 1
 
 
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rag", description="Chat with your PDFs, locally.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
@@ -249,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="the best passages for a query")
     p.add_argument("query")
-    p.add_argument("-k", type=int, default=5, help="number of results (default 5)")
+    p.add_argument("-k", type=_positive, default=5, help="number of results (default 5)")
     p.add_argument("--collection")
     p.add_argument("--mode", choices=MODES, help="retrieval mode (default: RAG_SEARCH_MODE)")
     p.add_argument("--json", action="store_true", help="print hits as JSON")
@@ -259,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--collection")
     p.add_argument("--model", help="Ollama model (default: RAG_LLM_MODEL)")
-    p.add_argument("-k", type=int, default=None, help="passages to retrieve (default: RAG_TOP_K)")
+    p.add_argument("-k", type=_positive, default=None, help="passages to retrieve (default: RAG_TOP_K)")
     p.add_argument("--no-llm", action="store_true", help="search-only: show the best passages, generate nothing")
     p.set_defaults(func=cmd_ask)
     from .evaluate import add_eval_parser

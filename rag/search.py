@@ -150,6 +150,8 @@ class Searcher:
             raise RagError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
         if not query.strip():
             raise RagError("the query is empty")
+        if k < 1:
+            raise RagError(f"the number of results must be at least 1, got {k}")
         if mode == "hybrid+rerank":
             reranker = self.lib.reranker
             if reranker is None:

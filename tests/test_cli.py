@@ -52,3 +52,7 @@ def test_errors_are_messages_not_tracebacks(cli_env, capsys):
     assert main(["search", "anything", "--collection", "missing-collection"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "does not exist" in err
+    for bad in ("0", "-3", "five"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["search", "anything", "-k", bad])
+        assert exit_.value.code == 2 and "-k" in capsys.readouterr().err

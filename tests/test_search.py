@@ -55,6 +55,9 @@ def test_each_mode_alone(two_papers):
     assert lexical[0].chunk.doc_id == b.doc_id
     with pytest.raises(RagError, match="unknown search mode"):
         lib.search("x", mode="telepathy")
+    for k in (0, -3):
+        with pytest.raises(RagError, match="at least 1"):
+            lib.search("dual encoder", k=k)
 
 
 def test_index_follows_delete_replace_and_restart(two_papers, settings, embedder, tmp_path):
