@@ -7,10 +7,14 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,11 @@ def vocabulary_fit(tokens: Sequence[str], unknown: str | None = None) -> float:
         if letters >= 2 or piece.isascii():  # one Latin letter is a word ("a", "I"); one jamo is not
             covered += letters
     return covered / total if total else 1.0
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1; an all-zero row stays zero rather than turning into NaN."""
+    return vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
 
 
 def canonical_name(name: str) -> str:
@@ -178,7 +187,6 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
         if mode not in ("mean", "cls"):
             raise ConfigError(f"the onnx backend supports mean or CLS pooling; {name!r} uses {mode!r}")
         self.pooling = mode
-        self.normalize = any(type(m).__name__ == "Normalize" for m in self.model)
         path = self._export(Path(cache_dir), quantize)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
@@ -263,9 +271,9 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
             else:
                 mask = batch["attention_mask"][..., None].astype(np.float32)
                 vectors = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
-            if self.normalize:
-                vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
-            out[idx] = vectors
+            # Always, Normalize module or not, as the torch backend does (normalize_embeddings=True): search
+            # takes the dot product of stored and query vectors as their cosine, true of unit vectors only.
+            out[idx] = _unit_rows(vectors)
         return out
 
 
@@ -273,7 +281,7 @@ DEFAULT_ALIAS = "all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
-def load_embedder(settings) -> SentenceTransformerEmbedder:
+def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
     """The embedder the settings name (heavy: build once and pass it around)."""
     if settings.embed_backend == "torch":
         return SentenceTransformerEmbedder(

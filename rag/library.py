@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .catalog import Catalog
 from .embedder import Embedder, load_embedder
@@ -17,6 +18,9 @@ from .search import Searcher
 from .settings import Settings
 from .store import CollectionInfo, VectorStore
 from .worker import ExtractionPool
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +89,8 @@ class Library:
 
     # -- collections -------------------------------------------------------------------------
 
-    def open_collection(self, name: str, *, create: bool = False):
+    def open_collection(self, name: str, *, create: bool = False) -> Collection:
+        """The collection for searching or adding to: refuses one built with another embedding model."""
         return self.store.open(name, self.embedder.name, self.embedder.dim, create=create)
 
     def collections(self) -> list[CollectionInfo]:
@@ -172,7 +177,9 @@ class Library:
     def purge(self, collection: str, doc_id: str) -> None:
         """Remove a document's chunks, then its row (safe to repeat after a crash)."""
         try:
-            self.store.delete_document(self.open_collection(collection), doc_id)
+            # Deleting needs no vectors: not checking the model lets a document go whatever model is
+            # configured now, and spares loading the embedder for it.
+            self.store.delete_document(self.store.get_collection(collection), doc_id)
         except NotFoundError:
             pass
         self.catalog.remove(collection, doc_id)
@@ -184,7 +191,7 @@ class Library:
         for doc in stale:
             log.warning("cleaning up %s %s in %r left by an interrupted run", doc.status, doc.file_name, doc.collection)
             try:
-                collection = self.store._get(doc.collection)
+                collection = self.store.get_collection(doc.collection)  # no model check: see purge
                 self.store.delete_document(collection, doc.doc_id)
             except NotFoundError:
                 pass

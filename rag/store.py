@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ModelMismatchError, NotFoundError, StoreError
 from .models import Chunk
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+    from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +38,31 @@ def _chroma_error(action: str, e: Exception) -> StoreError:
     return StoreError(f"the vector store failed to {action}: {e}")
 
 
+def _is_store_failure(e: Exception) -> bool:
+    """Whether ``e`` is the store failing (Chroma, its disk or its server), not a bug in the caller."""
+    import httpx
+    from chromadb.errors import ChromaError
+
+    # The HTTP client raises a bare Exception for a status it has no ChromaError for (a proxy's 502, say);
+    # no programming error is exactly Exception, so matching the type exactly lets TypeError & co. through.
+    return isinstance(e, ChromaError | httpx.HTTPError | OSError) or type(e) is Exception
+
+
+@contextmanager
+def _failing_to(action: str) -> Iterator[None]:
+    """Raise the store's own failures inside the block as a StoreError that names ``action``."""
+    try:
+        yield
+    except Exception as e:
+        if not _is_store_failure(e):
+            raise
+        raise _chroma_error(action, e) from e
+
+
 class VectorStore:
     """A Chroma client (embedded and persistent, or a Chroma server); methods take a collection."""
 
-    def __init__(self, client, where: str) -> None:
+    def __init__(self, client: ClientAPI, where: str) -> None:
         self.client = client
         self.where = where
         try:
@@ -85,7 +114,7 @@ class VectorStore:
         return cls(client, where)
 
     @classmethod
-    def from_settings(cls, settings) -> VectorStore:
+    def from_settings(cls, settings: Settings) -> VectorStore:
         if settings.chroma_host:
             return cls.server(
                 settings.chroma_host,
@@ -96,22 +125,28 @@ class VectorStore:
             )
         return cls.persistent(settings.chroma_dir)
 
-    def _get(self, name: str):
+    def get_collection(self, name: str) -> Collection:
+        """The collection as stored, its embedding model unchecked: enough to read metadata or delete chunks.
+
+        Everything that embeds (search, ingest) goes through ``open`` instead, which refuses another model.
+        """
         from chromadb.errors import NotFoundError as ChromaNotFound
 
-        try:
-            return self.client.get_collection(name, embedding_function=None)
-        except (ChromaNotFound, ValueError) as e:
-            raise NotFoundError(f"collection {name!r} does not exist") from e
+        with _failing_to(f"open collection {name!r}"):
+            try:
+                return self.client.get_collection(name, embedding_function=None)
+            except ChromaNotFound as e:
+                raise NotFoundError(f"collection {name!r} does not exist") from e
 
-    def open(self, name: str, model: str, dim: int, *, create: bool = False):
+    def open(self, name: str, model: str, dim: int, *, create: bool = False) -> Collection:
         """The collection, checked against the embedding model in use; created on request."""
         try:
-            collection = self._get(name)
+            collection = self.get_collection(name)
         except NotFoundError:
             if not create:
                 raise
-            try:
+            # Invalid names are Chroma's errors too, so they come out as StoreError with Chroma's reason.
+            with _failing_to(f"create collection {name!r}"):
                 collection = self.client.get_or_create_collection(
                     name,
                     # Vectors are normalised, so cosine distance is 1 - cosine similarity.
@@ -119,8 +154,6 @@ class VectorStore:
                     metadata={_MODEL_KEY: model, _DIM_KEY: dim},
                     embedding_function=None,
                 )
-            except Exception as e:  # invalid names and storage failures alike
-                raise _chroma_error(f"create collection {name!r}", e) from e
         meta = collection.metadata or {}
         if meta.get(_MODEL_KEY) != model or int(meta.get(_DIM_KEY, -1)) != dim:
             raise ModelMismatchError(
@@ -131,22 +164,25 @@ class VectorStore:
         return collection
 
     def collections(self) -> list[CollectionInfo]:
-        out = []
-        for c in self.client.list_collections():
-            meta = c.metadata or {}
-            out.append(CollectionInfo(c.name, str(meta.get(_MODEL_KEY, "?")), int(meta.get(_DIM_KEY, 0)), c.count()))
-        return sorted(out, key=lambda c: c.name)
+        with _failing_to(f"list the collections in {self.where}"):
+            return sorted((self._info(c) for c in self.client.list_collections()), key=lambda c: c.name)
 
     def info(self, name: str) -> CollectionInfo:
-        c = self._get(name)
+        return self._info(self.get_collection(name))
+
+    @staticmethod
+    def _info(c: Collection) -> CollectionInfo:
         meta = c.metadata or {}
-        return CollectionInfo(c.name, str(meta.get(_MODEL_KEY, "?")), int(meta.get(_DIM_KEY, 0)), c.count())
+        with _failing_to(f"count the chunks of collection {c.name!r}"):
+            chunks = c.count()
+        return CollectionInfo(c.name, str(meta.get(_MODEL_KEY, "?")), int(meta.get(_DIM_KEY, 0)), chunks)
 
     def drop(self, name: str) -> None:
-        self._get(name)
-        self.client.delete_collection(name)
+        self.get_collection(name)
+        with _failing_to(f"delete collection {name!r}"):
+            self.client.delete_collection(name)
 
-    def add(self, collection, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+    def add(self, collection: Collection, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Write chunks in batches no larger than the client accepts."""
         for start in range(0, len(chunks), self.max_batch):
             part = chunks[start : start + self.max_batch]
@@ -160,39 +196,44 @@ class VectorStore:
             except Exception as e:
                 raise _chroma_error("store chunks", e) from e
 
-    def delete_document(self, collection, doc_id: str) -> None:
+    def delete_document(self, collection: Collection, doc_id: str) -> None:
         try:
             collection.delete(where={"doc_id": doc_id})
         except Exception as e:
             raise _chroma_error(f"delete document {doc_id[:12]}", e) from e
 
-    def count_document(self, collection, doc_id: str) -> int:
-        return len(collection.get(where={"doc_id": doc_id}, include=[])["ids"])
+    def count_document(self, collection: Collection, doc_id: str) -> int:
+        with _failing_to(f"count the chunks of document {doc_id[:12]}"):
+            return len(collection.get(where={"doc_id": doc_id}, include=[])["ids"])
 
-    def document_chunks(self, collection, doc_id: str) -> list[Chunk]:
-        got = collection.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
+    def document_chunks(self, collection: Collection, doc_id: str) -> list[Chunk]:
+        with _failing_to(f"read the chunks of document {doc_id[:12]}"):
+            got = collection.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
         chunks = [Chunk.from_record(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
         return sorted(chunks, key=lambda c: c.position)
 
-    def chunks_by_id(self, collection, ids: Sequence[str]) -> list[Chunk]:
+    def chunks_by_id(self, collection: Collection, ids: Sequence[str]) -> list[Chunk]:
         if not ids:
             return []
-        got = collection.get(ids=list(ids), include=["documents", "metadatas"])
+        with _failing_to("read chunks by id"):
+            got = collection.get(ids=list(ids), include=["documents", "metadatas"])
         return [Chunk.from_record(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
 
-    def vectors_by_id(self, collection, ids: Sequence[str]) -> dict[str, np.ndarray]:
+    def vectors_by_id(self, collection: Collection, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids:
             return {}
-        got = collection.get(ids=list(ids), include=["embeddings"])
+        with _failing_to("read chunk vectors by id"):
+            got = collection.get(ids=list(ids), include=["embeddings"])
         return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}
 
-    def doc_ids(self, collection) -> set[str]:
+    def doc_ids(self, collection: Collection) -> set[str]:
         """Every document id that has chunks (a full scan: for consistency checks, not hot paths)."""
-        got = collection.get(include=["metadatas"])
+        with _failing_to(f"list the documents of collection {collection.name!r}"):
+            got = collection.get(include=["metadatas"])
         return {str(m["doc_id"]) for m in got["metadatas"]}
 
     def query(
-        self, collection, vector: np.ndarray, k: int, doc_ids: Sequence[str] | None = None
+        self, collection: Collection, vector: np.ndarray, k: int, doc_ids: Sequence[str] | None = None
     ) -> list[tuple[Chunk, float]]:
         """Nearest chunks with their cosine similarity, limited to the given documents."""
         if doc_ids is not None and not doc_ids:

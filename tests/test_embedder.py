@@ -84,3 +84,25 @@ def test_onnx_export_is_cached(onnx_int8, tmp_path_factory):
     again = OnnxEmbedder("all-MiniLM-L6-v2", cache_dir=exported.parent.parent)
     assert exported.stat().st_mtime_ns == before  # reused, not exported again
     assert again.backend == "onnx-int8"
+
+
+def test_onnx_vectors_are_unit_length_even_without_a_normalize_module(embedder, tmp_path):
+    """Search reads dot products as cosines: the onnx backend must normalise whatever the model's modules say."""
+    from sentence_transformers import SentenceTransformer
+
+    from rag.embedder import OnnxEmbedder
+
+    # The default model less its Normalize module: a real model whose own output is not unit length.
+    bare = tmp_path / "minilm-without-normalize"
+    SentenceTransformer(modules=[embedder.model[0], embedder.model[1]], device="cpu").save(str(bare))
+    texts = ["Total revenue increased 7% to $66.6 billion.", "The cat sat on the mat.", "word " * 400]
+    raw = SentenceTransformer(str(bare), device="cpu", local_files_only=True).encode(texts, convert_to_numpy=True)
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0, atol=0.1)
+
+    onnx = OnnxEmbedder(str(bare), cache_dir=tmp_path / "models", quantize=False)
+    assert not any(type(m).__name__ == "Normalize" for m in onnx.model)
+    vectors = onnx.embed_documents(texts)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(np.linalg.norm(onnx.embed_query("How much did revenue grow?")), 1.0, atol=1e-5)
+    # Same directions as the torch model (which normalises), so the two backends share collections.
+    assert float(np.min(np.sum(vectors * embedder.embed_documents(texts), axis=1))) > 0.999

@@ -205,13 +205,36 @@ def test_a_store_write_failing_mid_document_leaves_nothing_behind(library, monke
 
     monkeypatch.setattr(ingest, "_WRITE_BATCH", 8)  # many batches from one paper
     library.store.__class__ = FailingStore
-    with pytest.raises(StoreError, match="disk full"):
-        library.ingest([shared_path(*ATTENTION)])
+    failed, other = library.ingest([shared_path(*ATTENTION), shared_path(*DPR)])
     assert FailingStore.writes >= 3
+    # The file being written fails whole, with the reason; the batch goes on with the next file.
+    assert failed.status == "failed" and failed.error_kind == "store" and "disk full" in failed.reason
+    assert other.status == "ingested" and _chunk_count(library) == other.chunks
+    assert [d.file_name for d in library.documents("documents")] == [other.file_name]
     library.store.__class__ = VectorStore
-    assert _chunk_count(library) == 0 and library.documents("documents") == []
     [again] = library.ingest([shared_path(*ATTENTION)])  # and the next try goes through whole
-    assert again.status == "ingested" and _chunk_count(library) == again.chunks
+    assert again.status == "ingested" and _chunk_count(library) == again.chunks + other.chunks
+
+
+def test_an_aborted_batch_leaves_no_file_claimed(library, monkeypatch):
+    """Ctrl-C (or a stopped app) mid-batch: the files not reached are not left 'being ingested'."""
+    from rag.store import VectorStore
+
+    class Interrupted(BaseException):
+        pass
+
+    class InterruptingStore(VectorStore):
+        def add(self, collection, chunks, vectors):
+            raise Interrupted
+
+    library.store.__class__ = InterruptingStore
+    with pytest.raises(Interrupted):
+        library.ingest([shared_path(*ATTENTION), shared_path(*DPR)])
+    library.store.__class__ = VectorStore
+    assert library.catalog.documents("documents", statuses=("pending", "deleting")) == []
+    assert library.documents("documents") == []
+    results = library.ingest([shared_path(*ATTENTION), shared_path(*DPR)])  # same process, same library
+    assert [r.status for r in results] == ["ingested", "ingested"], [r.reason for r in results]
 
 
 def test_a_catalogue_from_before_the_ocr_columns_opens_and_keeps_its_rows(tmp_path):
@@ -240,3 +263,36 @@ def test_a_catalogue_from_before_the_ocr_columns_opens_and_keeps_its_rows(tmp_pa
     new = catalog.get("c", "new")
     assert (new.status, new.ocr_pages, new.ocr_confidence) == ("ready", 2, 81.5)
     assert catalog.begin("c", "abc", "old.pdf", 100, "m").file_name == "old.pdf"  # still a duplicate
+
+
+def test_a_document_deletes_at_once_whatever_embedding_model_is_configured(library, settings, embedder, monkeypatch):
+    """Deleting needs no vectors: it neither checks the collection's model nor loads the configured one."""
+    a, b = library.ingest([shared_path(*ATTENTION), shared_path(*DPR)])
+    monkeypatch.setenv("HF_HOME", str(settings.data_dir / "empty-hf-cache"))  # loading any model would fail
+    not_installed = Library(settings.with_(embedding_model="example-org/no-such-model"))
+    assert not_installed.delete_document("documents", a.file_name).doc_id == a.doc_id
+    # Gone now, not at the next start: no row left 'deleting', no chunks, no original.
+    left = not_installed.catalog.documents("documents", statuses=("pending", "ready", "deleting"))
+    assert [d.doc_id for d in left] == [b.doc_id]
+    assert library.store.count_document(library.open_collection("documents"), a.doc_id) == 0
+    assert library.original_path(a.doc_id) is None
+    not_installed.close()
+
+    other = Library(settings, embedder=_OtherModel(embedder))
+    other.delete_document("documents", b.doc_id)  # a loaded model of another kind deletes too
+    assert other.documents("documents") == [] and _chunk_count(library) == 0
+    # Searching and adding still refuse the collection built with another model.
+    with pytest.raises(ModelMismatchError, match="all-MiniLM-L6-v2"):
+        other.search("attention", "documents")
+    with pytest.raises(ModelMismatchError):
+        other.ingest([shared_path(*DPR)], "documents")
+    other.close()
+
+
+def test_an_interrupted_delete_finishes_at_start_under_another_embedding_model(library, settings, embedder):
+    [doc] = library.ingest([shared_path(*ATTENTION)])
+    library.catalog.mark_deleting("documents", doc.doc_id)  # as a crash between the mark and the purge leaves it
+    other = Library(settings, embedder=_OtherModel(embedder))
+    assert other.catalog.get("documents", doc.doc_id) is None
+    assert _chunk_count(library) == 0 and library.original_path(doc.doc_id) is None
+    other.close()
