@@ -160,15 +160,27 @@ class _Slot(threading.Thread):
         while True:
             job = self.pool._jobs.get()
             if job is None:
-                self._stop()
+                self._shutdown()
                 return
             try:
                 self._run_job(job)
             except (OSError, EOFError, ValueError) as e:
                 self._kill()
                 job._put("error", ("corrupt", f"the PDF reader process failed ({type(e).__name__}: {e})"))
+            except Exception as e:
+                # A fault in this thread rather than in the file (a task that cannot be sent, a bug): if it
+                # ended the thread, this job's reader would wait forever and the pool would lose the slot.
+                log.exception("extracting %s failed on an internal error", job.task.name)
+                reason = f"extraction failed on an internal error ({type(e).__name__}: {e}); the file may be fine"
+                job._put("error", ("internal", reason[:300]))
+                try:
+                    self._kill()  # the pipe may hold half a message: the next job gets a fresh worker
+                except Exception:
+                    log.exception("could not stop the PDF reader process")
+                    self.process, self.conn = None, None
 
-    def _stop(self) -> None:
+    # Not ``_stop``: that name is threading.Thread's own, which is_alive() and join() call.
+    def _shutdown(self) -> None:
         if self.conn is not None:
             try:
                 self.conn.send(None)

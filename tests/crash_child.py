@@ -8,6 +8,7 @@ from rag.settings import Settings
 
 
 class Printer(Progress):
+    # One line per batch, printed when the batch is handed to the writer thread, not when it is stored.
     def chunks_done(self, name: str, n: int) -> None:
         print(f"chunks {name} {n}", flush=True)
 

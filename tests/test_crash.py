@@ -5,15 +5,23 @@ import signal
 import subprocess
 import sys
 
+from rag.catalog import Catalog
+from rag.ingest import _WRITE_BATCH, sha256_file
 from rag.library import Library
+from rag.store import VectorStore
 from tests.conftest import ROOT, shared_path
 
 KEPT = ("pdfs", "general", "attention_vaswani2017_arxiv1706.03762.pdf")
-BIG = ("pdfs", "financebench", "JOHNSON_JOHNSON_2023Q2_EARNINGS.pdf")
+BIG = ("pdfs", "general", "rag_survey_gao2023_arxiv2312.10997.pdf")  # ~180 chunks: three write batches
 
 
-def _kill_after(settings, pdf, chunks_before_kill: int) -> int:
-    """Run an ingest in a child process and SIGKILL it once it has stored that many chunks."""
+def _kill_after(settings, pdf, batches_before_kill: int) -> tuple[int, int]:
+    """Run an ingest in a child process and SIGKILL it once it has handed that many batches to its writer.
+
+    Returns (batches, chunks) reported before the kill. A batch is reported when its write is
+    submitted, not when it is stored; the ingestor waits for the previous write before submitting
+    the next, so once batch n is reported batches 1..n-1 are in Chroma.
+    """
     env = {**os.environ, "RAG_DATA_DIR": str(settings.data_dir), "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.crash_child", str(pdf)],
@@ -23,12 +31,13 @@ def _kill_after(settings, pdf, chunks_before_kill: int) -> int:
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    stored = 0
+    batches = chunks = 0
     try:
         for line in child.stdout:
             if line.startswith("chunks "):
-                stored += int(line.rsplit(" ", 1)[1])
-                if stored >= chunks_before_kill:
+                batches += 1
+                chunks += int(line.rsplit(" ", 1)[1])
+                if batches >= batches_before_kill:
                     os.kill(child.pid, signal.SIGKILL)
                     break
             elif line.startswith("finished"):
@@ -36,7 +45,7 @@ def _kill_after(settings, pdf, chunks_before_kill: int) -> int:
     finally:
         child.kill()
         child.wait(timeout=30)
-    return stored
+    return batches, chunks
 
 
 def _consistent(lib: Library, collection: str = "documents") -> None:
@@ -54,20 +63,37 @@ def _consistent(lib: Library, collection: str = "documents") -> None:
 def test_kill_mid_ingest_leaves_no_half_document(settings, embedder):
     kept = shared_path(*KEPT)
     big = shared_path(*BIG)
+    big_id, _ = sha256_file(big)
     lib = Library(settings, embedder=embedder)
     [first] = lib.ingest([kept])
     lib.close()
 
-    stored = _kill_after(settings, big, chunks_before_kill=64)
-    assert stored >= 64, "the child died before writing anything: nothing was tested"
+    batches, reported = _kill_after(settings, big, batches_before_kill=2)
+    assert batches >= 2 and reported >= 2 * _WRITE_BATCH, (
+        f"the child reported only {batches} batch(es), {reported} chunks before it was killed or finished: its"
+        " first batch may not have been stored yet, so cleanup of orphan chunks would go untested (file too small?)"
+    )
+
+    # What the crash left, read without Library, whose constructor would already have cleaned it up.
+    raw_catalog = Catalog(settings.catalog_path)
+    pending = [d for d in raw_catalog.documents("documents", statuses=("pending",)) if d.doc_id == big_id]
+    assert [d.file_name for d in pending] == [BIG[-1]], "the killed ingest left no pending row: it had committed"
+    assert [d.doc_id for d in raw_catalog.stale()] == [big_id]  # its writer is dead: recovery will take it
+    raw_store = VectorStore.from_settings(settings)
+    orphans = raw_store.count_document(raw_store.open("documents", embedder.name, embedder.dim), big_id)
+    assert orphans >= _WRITE_BATCH, f"only {orphans} chunks of the killed ingest reached Chroma"
 
     lib = Library(settings, embedder=embedder)  # the restart: recovery runs here
     _consistent(lib)
+    col = lib.open_collection("documents")
+    assert lib.catalog.get("documents", big_id) is None
+    assert lib.store.count_document(col, big_id) == 0
     assert [d.doc_id for d in lib.documents("documents")] == [first.doc_id]
+    assert lib.store.count_document(col, first.doc_id) == first.chunks
     assert lib.search("attention heads", k=1)[0].chunk.doc_id == first.doc_id
 
     [again] = lib.ingest([big])
-    assert again.status == "ingested" and again.chunks > stored
+    assert again.status == "ingested" and again.doc_id == big_id and again.chunks > reported
     _consistent(lib)
     lib.close()
 
