@@ -113,6 +113,7 @@ class Ingestor:
         self.keep_both = keep_both
         self.progress = progress or Progress()
         self.collection = library.open_collection(collection, create=True)
+        self._committed: set[str] = set()  # documents this batch made visible
 
     def _duplicate(self, source: Source, doc_id: str, why: str) -> FileResult:
         return FileResult(str(source.path), source.name, "duplicate", doc_id=doc_id, reason=why)
@@ -367,12 +368,12 @@ class Ingestor:
             raise NoTextError(name, self._no_text_reason(doc))
         if self.settings.keep_originals:
             self.lib.keep_original(doc.source.path, doc.doc_id)
-        replaced = (
-            []
-            if self.keep_both
-            else [d.doc_id for d in self.lib.catalog.by_name(self.collection_name, name) if d.doc_id != doc.doc_id]
-        )
+        same_name = [d for d in self.lib.catalog.by_name(self.collection_name, name) if d.doc_id != doc.doc_id]
+        # Two files of one batch with one name (a/report.pdf, b/report.pdf) are two documents, not versions.
+        replaced = [] if self.keep_both else [d.doc_id for d in same_name if d.doc_id not in self._committed]
         warnings = self._warnings(doc)
+        if not self.keep_both and len(replaced) < len(same_name):
+            warnings.append(f"another file named {name!r} in this batch was kept too: both are in the collection")
         self.lib.catalog.commit(
             self.collection_name,
             doc.doc_id,
@@ -383,6 +384,7 @@ class Ingestor:
             ocr_pages=len(doc.ocr_pages),
             ocr_confidence=doc.mean_ocr_confidence,
         )
+        self._committed.add(doc.doc_id)
         try:
             self.lib.searcher.committed(self.collection_name, doc.written, replaced)
         except RagError as e:  # the index is checked before every search and rebuilt when out of step

@@ -71,6 +71,18 @@ def test_same_name_new_bytes_replaces_unless_keep_both(library, tmp_path):
     assert _chunk_count(library) == new.chunks + v1_again.chunks
 
 
+def test_two_files_of_one_batch_with_one_name_are_both_kept(library, tmp_path):
+    for folder, parts in (("a", ATTENTION), ("b", DPR)):
+        (tmp_path / folder).mkdir()
+        shutil.copy(shared_path(*parts), tmp_path / folder / "report.pdf")
+    first, second = library.ingest([tmp_path])  # a folder: a/report.pdf, then b/report.pdf
+    assert (first.status, second.status) == ("ingested", "ingested")
+    assert any("in this batch was kept too" in w for w in second.warnings)
+    assert sorted(d.doc_id for d in library.documents("documents")) == sorted([first.doc_id, second.doc_id])
+    [newer] = library.ingest([tmp_path / "a" / "report.pdf"])  # a later batch: the same bytes, a duplicate
+    assert newer.status == "duplicate"
+
+
 def test_delete_by_name_and_by_id_prefix(library):
     a, b = library.ingest([shared_path(*ATTENTION), shared_path(*DPR)])
     library.delete_document("documents", a.file_name)
