@@ -49,7 +49,8 @@ class Chunker:
         reserve = embedder.count_tokens([prefix + document_title(file_name)])[0] + 1
         self.max_tokens = max(16, min(max_tokens, embedder.max_tokens - reserve))
         self.overlap = min(overlap, self.max_tokens // 2)
-        self._units: list[_Unit] = []
+        self._units: list[_Unit] = []  # pending: too little text yet to stand as a chunk
+        self._carried = 0  # how many of the pending units open with the previous chunk's overlap
         self._position = 0
 
     def _pieces(self, text: str) -> list[tuple[str, str]]:
@@ -135,11 +136,18 @@ class Chunker:
         self._position += 1
         return chunk
 
-    def _emit(self, units: list[_Unit]) -> Iterator[Chunk]:
-        """Chunks from units, re-counted exactly and split again if joining added tokens."""
+    def _emit(self, units: list[_Unit], carried: int = 0) -> Iterator[Chunk]:
+        """Chunks from units, re-counted exactly and split again if joining added tokens.
+
+        The first ``carried`` units repeat the end of the previous chunk. When the exact count is
+        over the limit they go first: split off, they would make chunks that only repeat that one.
+        """
         text = units[0].text + "".join(u.sep + u.text for u in units[1:])
         exact = self.embedder.count_tokens([text])[0]
         if exact > self.max_tokens and len(units) > 1:
+            if carried:
+                yield from self._emit(units[1:], carried - 1)
+                return
             half = len(units) // 2
             yield from self._emit(units[:half])
             yield from self._emit(units[half:])
@@ -147,27 +155,30 @@ class Chunker:
         yield self._make_chunk(units, text, exact)
 
     def _pack(self, units: list[_Unit], final: bool) -> Iterator[Chunk]:
-        """Greedy packing of pending units into chunks, carrying ``overlap`` tokens forward."""
-        current: list[_Unit] = []
-        size = 0
+        """Greedy packing of pending and new units into chunks, carrying ``overlap`` tokens forward."""
+        current, carried = list(self._units), self._carried
+        size = sum(u.tokens for u in current)
         for unit in units:
             if current and size + unit.tokens > self.max_tokens:
-                yield from self._emit(current)
+                yield from self._emit(current, carried)
                 carry: list[_Unit] = []
-                carried = 0
+                carried_tokens = 0
                 for prev in reversed(current):
-                    if carried + prev.tokens > self.overlap or prev.page != unit.page:
+                    if carried_tokens + prev.tokens > self.overlap or prev.page != unit.page:
                         break
                     carry.insert(0, prev)
-                    carried += prev.tokens
-                current, size = carry, carried
+                    carried_tokens += prev.tokens
+                # A large next unit leaves less room: keep the carried text closest to it, or none,
+                # since a chunk over the limit would be split into pieces of overlap alone.
+                while carry and carried_tokens + unit.tokens > self.max_tokens:
+                    carried_tokens -= carry.pop(0).tokens
+                current, size, carried = carry, carried_tokens, len(carry)
             current.append(unit)
             size += unit.tokens
-        if current:
-            if final or size >= _MIN_TOKENS:
-                yield from self._emit(current)
-                current = []
-        self._units = current
+        if current and (final or size >= _MIN_TOKENS):
+            yield from self._emit(current, carried)
+            current, carried = [], 0
+        self._units, self._carried = current, carried
 
     def add_page(self, page: Page) -> list[Chunk]:
         """Chunks completed by this page; a short page's text waits to join the next one."""
@@ -177,14 +188,13 @@ class Chunker:
         if not units:
             return []
         # Chunks stop at page ends so a hit points at one page, unless what is left is too small.
-        return list(self._pack(self._units + units, final=False))
+        return list(self._pack(units, final=False))
 
     def finish(self) -> list[Chunk]:
         """The last chunk of the document, if text is still pending."""
         if not self._units:
             return []
-        pending, self._units = self._units, []
-        return list(self._pack(pending, final=True))
+        return list(self._pack([], final=True))
 
 
 _TITLE_MAX_CHARS = 100

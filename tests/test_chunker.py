@@ -44,6 +44,39 @@ def test_sentences_are_not_cut_and_overlap_is_carried(embedder):
         assert a.text.split(". ")[-1].rstrip(".") in b.text
 
 
+def _short_sentences_then_a_long_one(n_words: int) -> tuple[str, str]:
+    short = " ".join(f"Short sentence number {i} is here." for i in range(12))  # 7 tokens each
+    long = "This long sentence " + " ".join(f"word{i}" for i in range(n_words)) + " ends here."
+    tail = " ".join(f"Tail sentence {i} follows after." for i in range(12))
+    return f"{short} {long} {tail}", long
+
+
+def test_overlap_before_a_long_sentence_makes_no_chunks_of_repeats(embedder):
+    # The carried overlap (4 short sentences) plus the first piece of a sentence longer than the
+    # limit is over the limit; it used to be halved into chunks holding only the repeated sentences.
+    text, long = _short_sentences_then_a_long_one(120)
+    assert embedder.count_tokens([long])[0] > 200
+    chunks = chunk_pages([Page(0, "1", text)], embedder, "d", "f.pdf", max_tokens=200, overlap=32)
+    assert max(embedder.count_tokens([c.text for c in chunks])) <= 200
+    for i, chunk in enumerate(chunks[1:], 1):
+        assert chunk.text not in chunks[i - 1].text, f"chunk {i} only repeats chunk {i - 1}: {chunk.text!r}"
+        assert not any(chunk.text in earlier.text for earlier in chunks[:i])
+    words = {w for c in chunks for w in c.text.split()}
+    assert set(long.split()) <= words
+    assert "Short sentence number 0 is here." in chunks[0].text and chunks[-1].text.endswith("11 follows after.")
+
+
+def test_overlap_is_trimmed_to_fit_before_a_large_sentence(embedder):
+    # 28 tokens of overlap do not fit before the 180-token sentence, 14 do: the sentences nearest it stay.
+    text, long = _short_sentences_then_a_long_one(80)
+    assert embedder.count_tokens([long]) == [180]
+    chunks = chunk_pages([Page(0, "1", text)], embedder, "d", "f.pdf", max_tokens=200, overlap=32)
+    assert max(embedder.count_tokens([c.text for c in chunks])) <= 200
+    [with_long] = [c for c in chunks if long in c.text]
+    assert with_long.text.startswith("Short sentence number 10 is here. Short sentence number 11 is here. This long")
+    assert with_long.position == 1 and with_long.page == with_long.page_end == 0
+
+
 def test_korean_sentences_split_at_sentence_ends(embedder):
     text = "고용노동부는 청년 일자리 창출을 지원합니다. 예산은 6,576억 원입니다. " * 30
     chunks = chunk_pages([Page(0, "1", text)], embedder, "d", "ko.pdf", max_tokens=80, overlap=0)
