@@ -126,6 +126,7 @@ def test_upload_then_ask_in_a_real_browser(app_url: str, fake: FakeOllama, tmp_p
         f"![tracker]({fake.url}/leak.png)"
     )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "browser_failure.png").unlink(missing_ok=True)  # only this run's failure is ever shown
     outside: list[str] = []
 
     with sync_playwright() as p:
@@ -133,9 +134,15 @@ def test_upload_then_ask_in_a_real_browser(app_url: str, fake: FakeOllama, tmp_p
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1600})
             page.on("request", lambda r: outside.append(r.url) if urlparse(r.url).hostname != "127.0.0.1" else None)
-            page.goto(f"{app_url}/Documents")  # a deep link into a fresh server still gets the app's navigation
-            expect(page.get_by_role("heading", name="Documents", exact=True)).to_be_visible(timeout=90_000)
-            expect(page.get_by_role("link", name="Chat")).to_be_visible()
+            # What a new user sees first: the chat page, empty, saying where to add PDFs.
+            page.goto(app_url)
+            expect(page.get_by_role("heading", name="Chat with your PDFs")).to_be_visible(timeout=90_000)
+            expect(page.get_by_placeholder("Add documents first (Documents page)")).to_be_disabled()
+            expect(page.get_by_text("Ollama ready")).to_be_visible()
+            _settle(page)
+            page.screenshot(path=ARTIFACTS / "browser_first_start.png")
+            page.get_by_role("link", name="Add PDFs on the Documents page").click()
+            expect(page.get_by_role("heading", name="Documents", exact=True)).to_be_visible(timeout=60_000)
             page.locator("input[type=file]").set_input_files(pdf)
             expect(page.get_by_text("Finished: 1 ingested")).to_be_visible(timeout=180_000)
             expect(page.get_by_text("In this collection: 1 document")).to_be_visible(timeout=30_000)
@@ -165,7 +172,7 @@ def test_upload_then_ask_in_a_real_browser(app_url: str, fake: FakeOllama, tmp_p
             page.get_by_text(re.compile(r"^Show page \d+$")).first.click()
             expect(page.locator("[data-testid=stImage] img").first).to_be_visible(timeout=60_000)
             page.screenshot(path=ARTIFACTS / "browser_page_preview.png")
-            print(f"\nscreenshots: {shot} (and browser_documents.png, browser_page_preview.png)")
+            print(f"\nscreenshots: {shot} (and browser_first_start, browser_documents, browser_page_preview)")
         except AssertionError:
             page.screenshot(path=ARTIFACTS / "browser_failure.png")
             raise
@@ -289,6 +296,7 @@ def test_hostile_pdf_text_stays_text_in_a_real_browser(app_url: str, fake: FakeO
         '<img src=x onerror="window.__pwned=6"> [click](javascript:window.__pwned=7) ![img](http://127.0.0.1:1/x.png)'
     )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "browser_hostile_failure.png").unlink(missing_ok=True)
     script_text = "<script>window.__pwned=3</script>"
     fetched: list[str] = []
 
