@@ -45,5 +45,7 @@ if not docs:
 docs_view.documents_table(docs)
 with st.expander("Delete documents"):
     docs_view.delete_documents(library, collection, docs)
+with st.expander("Re-read scanned documents with OCR"):
+    docs_view.reocr_documents(library, settings, collection, docs)
 with st.expander("Look at a document's chunks (what the retriever sees)"):
     docs_view.chunk_viewer(library, collection, docs)

@@ -128,7 +128,13 @@ class Catalog:
             db.close()
 
     def begin(
-        self, collection: str, doc_id: str, file_name: str, size_bytes: int, embedding_model: str
+        self,
+        collection: str,
+        doc_id: str,
+        file_name: str,
+        size_bytes: int,
+        embedding_model: str,
+        sha256: str | None = None,
     ) -> DocumentInfo | None:
         """Claim a document as pending; returns the existing row instead if it is already there."""
         with self._connect() as db:
@@ -144,7 +150,7 @@ class Catalog:
             db.execute(
                 "INSERT INTO documents (collection, doc_id, file_name, sha256, size_bytes, status, ingested_at,"
                 " embedding_model, owner) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-                (collection, doc_id, file_name, doc_id, size_bytes, _now(), embedding_model, process_owner()),
+                (collection, doc_id, file_name, sha256 or doc_id, size_bytes, _now(), embedding_model, process_owner()),
             )
             db.execute("COMMIT")
         return None
@@ -230,6 +236,15 @@ class Catalog:
             rows = db.execute(
                 f"SELECT {_COLUMNS} FROM documents WHERE collection=? AND file_name=? AND status='ready'",
                 (collection, file_name),
+            ).fetchall()
+        return [_row(r) for r in rows]
+
+    def by_sha(self, collection: str, sha256: str) -> list[DocumentInfo]:
+        """Ready documents of a collection with these bytes (whatever their id)."""
+        with self._connect() as db:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM documents WHERE collection=? AND sha256=? AND status='ready'",
+                (collection, sha256),
             ).fetchall()
         return [_row(r) for r in rows]
 

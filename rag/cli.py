@@ -90,6 +90,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             password=args.password,
             keep_both=args.keep_both,
             progress=None if args.quiet else BarProgress(),
+            ocr=args.ocr,
         )
     finally:
         lib.close()
@@ -243,6 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collection", help="collection name (default: RAG_COLLECTION)")
     p.add_argument("--password", help="password for encrypted PDFs")
     p.add_argument("--keep-both", action="store_true", help="keep older versions of files with the same name")
+    p.add_argument(
+        "--ocr",
+        choices=("auto", "off", "force"),
+        help="OCR for this run (default: RAG_OCR). force: OCR every page, ignoring text layers, and re-read files"
+        " already in the collection (the new reading replaces the old one)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_ingest)

@@ -23,7 +23,7 @@ import numpy as np
 
 from .chunker import Chunker, indexed_text
 from .errors import DocumentError, NoTextError, RagError
-from .models import Chunk, FileResult, Page
+from .models import REOCR_SUFFIX, Chunk, FileResult, Page
 from .ocr import INSTALL_HINT, Engine, detect_engine, missing_langs_hint
 from .quality import document_garbled
 from .worker import Opened
@@ -86,6 +86,8 @@ class _Doc:
     doc_id: str
     size: int
     started: float
+    sha256: str = ""
+    rereads: list[str] = field(default_factory=list)  # ids of the same bytes read before, replaced by a re-OCR
     pages: int = 0
     chunks: int = 0
     empty_pages: list[int] = field(default_factory=list)
@@ -106,8 +108,17 @@ class _Doc:
 class Ingestor:
     """Runs one batch against a library (catalogue, vector store, embedder, settings)."""
 
-    def __init__(self, library, collection: str, *, keep_both: bool = False, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        library,
+        collection: str,
+        *,
+        keep_both: bool = False,
+        progress: Progress | None = None,
+        ocr: str | None = None,
+    ) -> None:
         self.lib = library
+        self.ocr = ocr  # None: RAG_OCR; "force" also re-reads documents already in the collection
         self.settings = library.settings
         self.collection_name = collection
         self.keep_both = keep_both
@@ -160,14 +171,28 @@ class Ingestor:
                 results[i] = self._duplicate(source, doc_id, "the same file appears earlier in this batch")
                 continue
             seen.add(doc_id)
-            existing = self.lib.claim(self.collection_name, doc_id, source.name, size)
+            sha = doc_id
+            present = self.lib.catalog.by_sha(self.collection_name, sha)
+            if present and self.ocr == "force":
+                # Re-OCR of a document already here: the new reading goes in under the other id of the same
+                # bytes and replaces the old one when complete, as a new version of a file does.
+                taken = {d.doc_id for d in present}
+                doc_id = next((x for x in (sha, sha + REOCR_SUFFIX) if x not in taken), sha)
+            elif present:
+                existing = present[0]
+                why = "already in the collection" + (
+                    f" as {existing.file_name!r}" if existing.file_name != source.name else ""
+                )
+                results[i] = self._duplicate(source, existing.doc_id, why)
+                continue
+            existing = self.lib.claim(self.collection_name, doc_id, source.name, size, sha)
             if existing is not None:
                 why = "already in the collection" if existing.status == "ready" else "being ingested by another session"
                 if existing.file_name != source.name:
                     why += f" as {existing.file_name!r}"
                 results[i] = self._duplicate(source, doc_id, why)
                 continue
-            claimed.append((i, _Doc(source, doc_id, size, started)))
+            claimed.append((i, _Doc(source, doc_id, size, started, sha, [d.doc_id for d in present])))
         for r in results:
             if r is not None:
                 self.progress.file_finished(r)
@@ -180,7 +205,8 @@ class Ingestor:
         def fill() -> None:
             while pending and len(queue) < ahead:
                 i, doc = pending.popleft()
-                queue.append((i, doc, pool.submit(doc.source.path, doc.source.name, doc.source.password)))
+                job = pool.submit(doc.source.path, doc.source.name, doc.source.password, ocr_mode=self.ocr)
+                queue.append((i, doc, job))
 
         fill()
         n = 0
@@ -281,7 +307,9 @@ class Ingestor:
 
     def _ocr_advice(self) -> str:
         """Why pages that need OCR did not get it, and what to do about it."""
-        if self.settings.ocr == "off":
+        if self.ocr == "off":
+            return "OCR was off for this run: add the file again with OCR on to read them"
+        if self.ocr is None and self.settings.ocr == "off":
             return "OCR is off: set RAG_OCR=auto to read them"
         engine = self._ocr_engine
         if not engine.available:
@@ -367,11 +395,14 @@ class Ingestor:
                 )
             raise NoTextError(name, self._no_text_reason(doc))
         if self.settings.keep_originals:
-            self.lib.keep_original(doc.source.path, doc.doc_id)
+            self.lib.keep_original(doc.source.path, doc.sha256 or doc.doc_id)
         same_name = [d for d in self.lib.catalog.by_name(self.collection_name, name) if d.doc_id != doc.doc_id]
         # Two files of one batch with one name (a/report.pdf, b/report.pdf) are two documents, not versions.
         replaced = [] if self.keep_both else [d.doc_id for d in same_name if d.doc_id not in self._committed]
+        replaced += [x for x in doc.rereads if x not in replaced]
         warnings = self._warnings(doc)
+        if doc.rereads:
+            warnings.insert(0, "re-read with OCR (every page, text layers ignored); replaces the earlier reading")
         if not self.keep_both and len(replaced) < len(same_name):
             warnings.append(f"another file named {name!r} in this batch was kept too: both are in the collection")
         self.lib.catalog.commit(

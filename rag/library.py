@@ -12,7 +12,7 @@ from .catalog import Catalog
 from .embedder import Embedder, load_embedder
 from .errors import ConfigError, NotFoundError, StoreError
 from .ingest import Ingestor, Progress, Source, copy_atomic, expand_paths
-from .models import Chunk, DocumentInfo, FileResult, Hit
+from .models import Chunk, DocumentInfo, FileResult, Hit, content_hash
 from .rerank import Reranker, load_reranker
 from .search import Searcher
 from .settings import Settings
@@ -133,14 +133,16 @@ class Library:
         return self.store.document_chunks(self.open_collection(collection), doc_id)
 
     def original_path(self, doc_id: str) -> Path | None:
-        path = self.settings.files_dir / f"{doc_id}.pdf"
+        path = self.settings.files_dir / f"{content_hash(doc_id)}.pdf"
         return path if path.exists() else None
 
     # -- ingestion ---------------------------------------------------------------------------
 
-    def claim(self, collection: str, doc_id: str, file_name: str, size: int) -> DocumentInfo | None:
+    def claim(
+        self, collection: str, doc_id: str, file_name: str, size: int, sha256: str | None = None
+    ) -> DocumentInfo | None:
         """Reserve a document for ingestion, or return the row that already holds it."""
-        existing = self.catalog.begin(collection, doc_id, file_name, size, self.embedder.name)
+        existing = self.catalog.begin(collection, doc_id, file_name, size, self.embedder.name, sha256)
         if existing is None:
             # A row taken over from a dead writer may have left chunks behind.
             self.store.delete_document(self.open_collection(collection, create=True), doc_id)
@@ -154,15 +156,21 @@ class Library:
         password: str | None = None,
         keep_both: bool = False,
         progress: Progress | None = None,
+        ocr: str | None = None,
     ) -> list[FileResult]:
-        """Ingest files and folders (or ``Source``s with display names); one result per file."""
+        """Ingest files and folders (or ``Source``s with display names); one result per file.
+
+        ``ocr`` overrides RAG_OCR for this batch; "force" also re-reads documents already in the collection.
+        """
         # Duck-typed: Streamlit's reloader can leave objects of an older Source class around.
         given = list(paths)
         if given and all(hasattr(p, "path") and hasattr(p, "name") and hasattr(p, "password") for p in given):
             sources = given
         else:
             sources = [Source(p, p.name, password) for p in expand_paths(given)]
-        ingestor = Ingestor(self, collection or self.settings.collection, keep_both=keep_both, progress=progress)
+        ingestor = Ingestor(
+            self, collection or self.settings.collection, keep_both=keep_both, progress=progress, ocr=ocr
+        )
         return ingestor.run(sources)
 
     def keep_original(self, src: Path, doc_id: str) -> None:
@@ -183,7 +191,7 @@ class Library:
         except NotFoundError:
             pass
         self.catalog.remove(collection, doc_id)
-        self._drop_original(doc_id)
+        self._drop_original(content_hash(doc_id))
 
     def recover(self) -> int:
         """Finish what a crashed process left: half-written and half-deleted documents."""

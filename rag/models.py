@@ -20,6 +20,15 @@ class Page:
     ocr_confidence: float | None = None
 
 
+#: Ends the id of a document re-read with OCR: its bytes (and SHA-256) are those of the version it replaced.
+REOCR_SUFFIX = "-ocr"
+
+
+def content_hash(doc_id: str) -> str:
+    """The SHA-256 of a document's bytes, from its id (the id itself, or it with ``REOCR_SUFFIX``)."""
+    return doc_id.removesuffix(REOCR_SUFFIX)
+
+
 def ocr_label(ocr: bool, confidence: float | None) -> str:
     """ "OCR 87%" for machine-read text (OCR's mean word confidence), "" for a real text layer."""
     if not ocr:

@@ -474,6 +474,7 @@ class IngestJob:
     sources: Sequence[Source]
     collection: str
     keep_both: bool = False
+    ocr: str | None = None  # "force": re-read with OCR (see Library.ingest)
     on_finished: Callable[[IngestJob], None] | None = None
     job_id: str = field(default_factory=lambda: f"job{next(_job_ids)}-{uuid.uuid4().hex[:6]}")
 
@@ -495,7 +496,11 @@ class IngestJob:
     def _run(self) -> None:
         try:
             final = self.library.ingest(
-                list(self.sources), self.collection, keep_both=self.keep_both, progress=_JobProgress(self)
+                list(self.sources),
+                self.collection,
+                keep_both=self.keep_both,
+                progress=_JobProgress(self),
+                ocr=self.ocr,
             )
             with self._lock:
                 self._final = final
@@ -556,13 +561,17 @@ def needs_password(result: FileResult) -> bool:
 def result_line(result: FileResult) -> str:
     """One plain-text line describing a file's outcome."""
     if result.status in ("ingested", "replaced"):
-        what = f"{result.pages} pages, {result.chunks} chunks in {result.seconds:.1f} s"
+        what = f"{_count(result.pages, 'page')}, {_count(result.chunks, 'chunk')} in {result.seconds:.1f} s"
         if result.status == "replaced":
             what += " (replaced the earlier version with the same name)"
         return what
     if result.status == "duplicate":
         return f"skipped: {result.reason or 'already in the collection'}"
     return result.reason or "failed"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def human_size(n_bytes: int) -> str:

@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import DocumentError, ExtractionTimeout, PasswordRequired, ResourceLimitError
@@ -352,7 +352,13 @@ class ExtractionPool:
         ocr_limit = self.ocr.page_timeout_s if self.ocr is not None else 60.0
         return ocr_limit + self.page_timeout_s
 
-    def submit(self, path: Path, name: str | None = None, password: str | None = None) -> Job:
+    def submit(
+        self, path: Path, name: str | None = None, password: str | None = None, *, ocr_mode: str | None = None
+    ) -> Job:
+        """Queue a file; ``ocr_mode`` ("auto", "off", "force") overrides the pool's OCR mode for it."""
+        ocr = self.ocr
+        if ocr_mode is not None:
+            ocr = replace(ocr or OcrConfig(), mode=ocr_mode)
         task = _Task(
             next(self._ids),
             str(os.fspath(path)),
@@ -360,7 +366,7 @@ class ExtractionPool:
             password,
             self.max_pages,
             self.engine,
-            self.ocr,
+            ocr,
         )
         job = Job(task)
         self._jobs.put(job)

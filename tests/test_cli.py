@@ -28,6 +28,16 @@ def test_ingest_prints_a_summary_per_file_and_fails_when_one_failed(cli_env, cap
     assert result["status"] == "duplicate"
 
 
+def test_ingest_ocr_option_overrides_the_setting_for_the_run(cli_env, capsys):
+    scan = shared_path("pdfs", "adversarial", "scan_image_only_russian_form_2p.pdf")
+    assert main(["ingest", "-q", "--ocr", "off", str(scan)]) == 1
+    out = capsys.readouterr().out
+    assert "scan_image_only_russian_form_2p.pdf: FAILED" in out and "OCR was off for this run" in out
+    with pytest.raises(SystemExit):
+        main(["ingest", "--ocr", "sometimes", str(scan)])
+    assert "invalid choice" in capsys.readouterr().err
+
+
 def test_list_search_delete(cli_env, capsys):
     pdf = shared_path("pdfs", "general", "dpr_karpukhin2020_arxiv2004.04906.pdf")
     assert main(["ingest", "-q", "--collection", "papers", str(pdf)]) == 0

@@ -150,6 +150,29 @@ def test_a_new_version_replaces_the_old_unless_both_are_kept(env) -> None:
     assert sorted(documents_frame(at)["id"]) == sorted([first, list(frame["id"])[0]])  # both versions kept
 
 
+def test_a_scan_is_re_read_with_ocr_from_the_page(env, tmp_path) -> None:
+    from rag.ocr import detect_engine
+    from tests.conftest import skip_unless_installed
+    from tests.test_ocr import scan
+    from ui import resources
+
+    if not detect_engine("eng").available:
+        skip_unless_installed("ocr", "Tesseract is not installed")
+    scanned = scan(shared_path(*ATTENTION), 1, tmp_path / "scanned page.pdf")
+    library = resources.library(env)
+    [first] = library.ingest([scanned])
+    at = documents_page()
+    assert documents_frame(at)["ocr"][0].startswith("1 p. · OCR ")
+    at.multiselect(key="reocr_docs").set_value([first.doc_id]).run()
+    at.button(key="reocr_go").click().run()
+    run_until(at, jobs_done)
+    text = plain(page_text(at)).replace("**", "")
+    assert "scanned page.pdf · replaced: 1 page, " in text
+    [doc] = library.documents("documents")
+    assert doc.doc_id != first.doc_id and doc.sha256 == first.doc_id and doc.ocr_pages == 1
+    assert list(documents_frame(at)["id"]) == [doc.doc_id[:12]]
+
+
 def test_collections_create_switch_delete(env) -> None:
     from ui import resources
 

@@ -416,3 +416,41 @@ def test_force_reocrs_pages_that_have_a_text_layer(settings, embedder, scans, tm
     assert any(w.startswith("2 pages were OCR'd") for w in r.warnings), r.warnings
     assert chunks and all(c.ocr for c in chunks)
     assert "Retrieval-Augmented Generation" in " ".join(c.text for c in chunks if c.page == 0)
+
+
+def test_rereading_a_document_with_ocr_replaces_it_whole(settings, embedder, scans, tmp_path):
+    """A document already in the collection is re-read with OCR on request (its text layer ignored)."""
+    _engine_or_skip("eng")
+    from rag.ingest import sha256_file
+    from rag.library import Library
+
+    cover = shared_path("pdfs", "general", "rag_lewis2020_arxiv2005.11401.pdf")
+    two = mixed(cover, 0, scans["english"][0], tmp_path / "two.pdf")
+    sha, _ = sha256_file(two)
+    lib = Library(settings.with_(ocr_langs="eng"), embedder=embedder)
+    try:
+        [first] = lib.ingest([two])
+        assert first.doc_id == sha and any(w.startswith("1 page was OCR'd") for w in first.warnings)
+        [same] = lib.ingest([two])  # the same bytes without a request: a no-op
+        assert same.status == "duplicate"
+
+        [again] = lib.ingest([two], ocr="force")
+        assert again.status == "replaced" and again.replaced_doc_id == sha and again.doc_id != sha
+        assert again.warnings[0].startswith("re-read with OCR") and "2 pages were OCR'd" in again.warnings[1]
+        [doc] = lib.documents("documents")  # one document: the new reading replaced the old one
+        assert (doc.doc_id, doc.sha256, doc.ocr_pages) == (again.doc_id, sha, 2)
+        chunks = lib.document_chunks("documents", again.doc_id)
+        assert chunks and all(c.ocr for c in chunks) and lib.document_chunks("documents", sha) == []
+        assert lib.open_collection("documents").count() == len(chunks)
+        assert lib.original_path(again.doc_id) == settings.files_dir / f"{sha}.pdf"  # the original is kept
+        hits = lib.search("Retrieval-Augmented Generation for knowledge-intensive NLP tasks", k=3, mode="lexical")
+        assert hits[0].chunk.doc_id == again.doc_id and hits[0].chunk.ocr
+
+        [plain] = lib.ingest([two])  # the bytes are still in the collection, under the re-read id
+        assert plain.status == "duplicate" and plain.doc_id == again.doc_id
+        [third] = lib.ingest([two], ocr="force")  # and can be re-read again
+        assert third.status == "replaced" and third.doc_id == sha and third.replaced_doc_id == again.doc_id
+        assert [d.doc_id for d in lib.documents("documents")] == [sha]
+        assert (settings.files_dir / f"{sha}.pdf").exists()
+    finally:
+        lib.close()

@@ -42,7 +42,14 @@ _ICONS = {
 }
 
 
-def start_ingest(library: Library, settings: Settings, collection: str, sources: list[Source], keep_both: bool) -> None:
+def start_ingest(
+    library: Library,
+    settings: Settings,
+    collection: str,
+    sources: list[Source],
+    keep_both: bool,
+    ocr: str | None = None,
+) -> None:
     """Run an ingest of staged sources in the background; the page polls it."""
     hold_staged([Path(s.path) for s in sources])
     job = IngestJob(
@@ -50,6 +57,7 @@ def start_ingest(library: Library, settings: Settings, collection: str, sources:
         sources,
         collection,
         keep_both=keep_both,
+        ocr=ocr,
         on_finished=lambda j: release_finished_uploads(j, settings.data_dir),
     )
     st.session_state.setdefault(JOBS_KEY, []).append(job.start())
@@ -134,6 +142,7 @@ def password_prompts(library: Library, settings: Settings, jobs: list[IngestJob]
                         snapshot.collection,
                         [Source(source.path, source.name, password)],
                         keep_both=job.keep_both,
+                        ocr=job.ocr,
                     )
                 release_staged([Path(r.path)], settings.data_dir)  # the retry holds its own use
                 st.rerun()
@@ -239,6 +248,33 @@ def delete_documents(library: Library, collection: str, docs: list[DocumentInfo]
                 st.error(f"Could not delete {escape_markdown(doc_id[:12])}: " + escape_message(str(e)))
         for key in ("delete_docs", "delete_docs_sure"):
             st.session_state.pop(key, None)
+        st.rerun()
+
+
+def reocr_documents(library: Library, settings: Settings, collection: str, docs: list[DocumentInfo]) -> None:
+    """Re-read chosen documents with OCR on every page: for scans whose own text layer is poor."""
+    st.caption(
+        "For scans that came with a poor text layer: every page is rendered and read again with OCR, and the new"
+        " reading replaces the old one once it is complete. Pages take seconds each."
+    )
+    kept = [d for d in docs if library.original_path(d.doc_id) is not None]
+    chosen = st.multiselect(
+        "Documents to re-read",
+        [d.doc_id for d in kept],
+        format_func=_doc_label(kept),
+        key="reocr_docs",
+        placeholder="Choose documents" if kept else "No stored originals (RAG_KEEP_ORIGINALS is off)",
+    )
+    if st.button("Re-read with OCR", key="reocr_go", disabled=not chosen, icon=":material/document_scanner:"):
+        by_id = {d.doc_id: d for d in kept}
+        passwords = st.session_state.get(PASSWORDS_KEY, {})
+        sources = [
+            Source(library.original_path(doc_id), by_id[doc_id].file_name, passwords.get(doc_id))
+            for doc_id in chosen
+            if library.original_path(doc_id) is not None
+        ]
+        start_ingest(library, settings, collection, sources, keep_both=False, ocr="force")
+        st.session_state.pop("reocr_docs", None)
         st.rerun()
 
 
