@@ -41,7 +41,12 @@ class BarProgress(Progress):
 
     def pages_done(self, name: str, n: int) -> None:
         if self.pages is not None:
+            self.pages.set_postfix_str("", refresh=False)
             self.pages.update(n)
+
+    def ocr_started(self, name: str, page: int) -> None:
+        if self.pages is not None:
+            self.pages.set_postfix_str(f"OCR of page {page + 1}")
 
     def chunks_done(self, name: str, n: int) -> None:
         if self.chunks is not None:

@@ -26,7 +26,7 @@ from .errors import DocumentError, NoTextError, RagError
 from .models import REOCR_SUFFIX, Chunk, FileResult, Page
 from .ocr import INSTALL_HINT, Engine, detect_engine, missing_langs_hint
 from .quality import document_garbled
-from .worker import Opened
+from .worker import OcrStarted, Opened
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,9 @@ class Progress:
     def file_opened(self, name: str, n_pages: int) -> None: ...
 
     def pages_done(self, name: str, n: int) -> None: ...
+
+    def ocr_started(self, name: str, page: int) -> None:
+        """OCR of ``page`` (0-based) starts: seconds until it is done."""
 
     def chunks_done(self, name: str, n: int) -> None: ...
 
@@ -243,6 +246,9 @@ class Ingestor:
             for event in job.events():
                 if isinstance(event, Opened):
                     self.progress.file_opened(doc.source.name, event.n_pages)
+                    continue
+                if isinstance(event, OcrStarted):
+                    self.progress.ocr_started(doc.source.name, event.page)
                     continue
                 buffer.extend(chunker.add_page(self._accept(doc, event)))
                 self.progress.pages_done(doc.source.name, 1)

@@ -156,7 +156,11 @@ class OllamaLLM:
                 return ModelNotFound(model)
             if streaming or e.status_code == -1:
                 return StreamInterrupted(f"Ollama reported: {e.error}")
-            return LLMError(f"Ollama returned an error for model '{model}': {e.error} (HTTP {e.status_code}).")
+            return LLMError(
+                f"Ollama returned an error for model '{model}': {e.error} (HTTP {e.status_code}). Ollama's own log"
+                " (where `ollama serve` runs) says more; a model too large for this machine's memory fails this"
+                " way: pick a smaller one."
+            )
         if isinstance(e, (httpx.RemoteProtocolError, httpx.ReadError)):
             return StreamInterrupted("the connection closed mid-answer")
         if isinstance(e, (json.JSONDecodeError, pydantic.ValidationError)):

@@ -378,6 +378,7 @@ class CurrentFile:
     pages_done: int
     chunks_done: int
     started_at: float = 0.0  # time.monotonic() when the file started
+    ocr_page: int | None = None  # the page (0-based) being read with OCR right now
 
     def seconds_left(self, now: float) -> float | None:
         """Time left for this file at the pace so far; None until a few pages have gone through.
@@ -446,7 +447,14 @@ class _JobProgress(Progress):
     def pages_done(self, name: str, n: int) -> None:
         with self.job._lock:
             if self.job._current is not None:
-                self.job._current = replace(self.job._current, pages_done=self.job._current.pages_done + n)
+                self.job._current = replace(
+                    self.job._current, pages_done=self.job._current.pages_done + n, ocr_page=None
+                )
+
+    def ocr_started(self, name: str, page: int) -> None:
+        with self.job._lock:
+            if self.job._current is not None and self.job._current.name == name:
+                self.job._current = replace(self.job._current, ocr_page=page)
 
     def chunks_done(self, name: str, n: int) -> None:
         with self.job._lock:

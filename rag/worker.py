@@ -39,6 +39,13 @@ class Opened:
 
 
 @dataclass(frozen=True)
+class OcrStarted:
+    """OCR of this page (0-based) starts now: it takes seconds, so progress can say so."""
+
+    page: int
+
+
+@dataclass(frozen=True)
 class _Task:
     job_id: int
     path: str
@@ -111,7 +118,7 @@ class Job:
         self.task = task
         self._events: queue.Queue = queue.Queue()
 
-    def events(self) -> Iterator[Opened | Page]:
+    def events(self) -> Iterator[Opened | OcrStarted | Page]:
         """Events as they arrive; raises ``DocumentError`` if extraction fails."""
         while True:
             kind, payload = self._events.get()
@@ -119,6 +126,8 @@ class Job:
                 yield Opened(payload)
             elif kind == "page":
                 yield payload
+            elif kind == "ocr":
+                yield OcrStarted(payload)
             elif kind == "done":
                 return
             else:
@@ -263,6 +272,7 @@ class _Slot(threading.Thread):
                 if kind == "ocr":  # heartbeat: OCR of page ``payload`` starts now
                     ocr_page, limit = int(payload), self.pool.ocr_page_limit_s
                     n_ocr += 1
+                    job._put("ocr", ocr_page)
                     continue
                 ocr_page, limit = None, self.pool.page_timeout_s
                 job._put(kind, payload)

@@ -51,6 +51,8 @@ class ChatReply:
     error_line: str | None = None
     #: end the HTTP body cleanly but without the ``done`` line (a proxy or server cutting short)
     omit_done: bool = False
+    #: answer with this HTTP status and ``{"error": message}`` instead (e.g. 500: the model did not fit in memory)
+    http_error: tuple[int, str] | None = None
 
     def tokens(self) -> list[str]:
         if isinstance(self.text, list):
@@ -292,6 +294,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         reply = fake._next_reply()
         if not fake._sleep(reply.delay_s):
+            return
+        if reply.http_error is not None:
+            status, message = reply.http_error
+            self._json(status, {"error": message})
             return
         tokens = reply.tokens()
         prompt_tokens = sum(len(m.get("content", "")) for m in body.get("messages", [])) // 4

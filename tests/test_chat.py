@@ -253,6 +253,17 @@ def test_reader_stopping_before_the_first_token_gets_an_answer_with_hits(
     assert "stopped before the answer began" in (answer.error or "") and len(answer.hits) == 3
 
 
+def test_a_server_error_at_the_start_is_an_error_with_what_to_do_and_the_hits(
+    server: FakeOllama, retriever: OverlapRetriever
+) -> None:
+    memory = "model requires more system memory (9.1 GiB) than is available (3.8 GiB)"
+    server.queue_chat(http_error=(500, memory))
+    answer = make_session(server.url, retriever).answer("How long is the X200 warranty?")
+    assert answer.mode == "error" and answer.error_kind == "llm" and len(answer.hits) == 3
+    assert memory in answer.error and "HTTP 500" in answer.error and "smaller one" in answer.error
+    assert answer.text == ""
+
+
 def test_stream_cut_before_any_text_is_an_error_with_hits(server: FakeOllama, retriever: OverlapRetriever) -> None:
     server.queue_chat(["never sent"], cut_after=0)
     answer = make_session(server.url, retriever).answer("How long is the X200 warranty?")

@@ -173,6 +173,20 @@ def test_a_scan_is_re_read_with_ocr_from_the_page(env, tmp_path) -> None:
     assert list(documents_frame(at)["id"]) == [doc.doc_id[:12]]
 
 
+def test_progress_says_which_page_ocr_is_reading() -> None:
+    from rag.ui_state import _JobProgress
+
+    job = IngestJob(None, [], "documents")
+    progress = _JobProgress(job)
+    progress.file_started("scan.pdf", 1, 1)
+    progress.file_opened("scan.pdf", 3)
+    progress.ocr_started("scan.pdf", 1)
+    assert job.snapshot().current.ocr_page == 1
+    progress.pages_done("scan.pdf", 1)
+    current = job.snapshot().current
+    assert (current.ocr_page, current.pages_done, current.pages_total) == (None, 1, 3)
+
+
 def test_collections_create_switch_delete(env) -> None:
     from ui import resources
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import ExtractionTimeout
+from rag.ingest import Progress
 from rag.models import Chunk, Page, ocr_label
 from rag.ocr import OcrConfig, choose_langs, confidence_from_data, detect_engine, needs_ocr, split_langs
 from rag.settings import Settings
@@ -129,7 +130,7 @@ def _drain(job) -> tuple[list[Page], list[float]]:
         if isinstance(event, Page):
             pages.append(event)
             seconds.append(now - last)
-        last = now
+            last = now
     return pages, seconds
 
 
@@ -434,7 +435,21 @@ def test_rereading_a_document_with_ocr_replaces_it_whole(settings, embedder, sca
         [same] = lib.ingest([two])  # the same bytes without a request: a no-op
         assert same.status == "duplicate"
 
-        [again] = lib.ingest([two], ocr="force")
+        class Recorder(Progress):
+            """Progress as the CLI and the Documents page receive it."""
+
+            def __init__(self) -> None:
+                self.events: list[tuple[str, int]] = []
+
+            def ocr_started(self, name: str, page: int) -> None:
+                self.events.append(("ocr", page))
+
+            def pages_done(self, name: str, n: int) -> None:
+                self.events.append(("page", n))
+
+        seen = Recorder()
+        [again] = lib.ingest([two], ocr="force", progress=seen)
+        assert seen.events == [("ocr", 0), ("page", 1), ("ocr", 1), ("page", 1)]  # each page says OCR is running
         assert again.status == "replaced" and again.replaced_doc_id == sha and again.doc_id != sha
         assert again.warnings[0].startswith("re-read with OCR") and "2 pages were OCR'd" in again.warnings[1]
         [doc] = lib.documents("documents")  # one document: the new reading replaced the old one

@@ -103,6 +103,8 @@ def job_status(snapshot: JobSnapshot, *, latest: bool) -> None:
             if current is not None:
                 pages = f"page {current.pages_done} of {current.pages_total}" if current.pages_total else "opening"
                 text = f"{escape_markdown(current.name)}: {pages}, {current.chunks_done} chunks embedded"
+                if current.ocr_page is not None:
+                    text += f", reading page {current.ocr_page + 1} with OCR"
                 left = current.seconds_left(time.monotonic())
                 if left is not None:
                     text += f", {human_duration(left)} left"
