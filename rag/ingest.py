@@ -8,12 +8,13 @@ fully present or absent, and one file's failure never stops the batch.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import shutil
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -102,6 +103,12 @@ class _Doc:
     ocr_blank: list[int] = field(default_factory=list)  # OCR ran and found nothing
     ocr_garbled: list[int] = field(default_factory=list)  # OCR ran and its text is garbled too
     writing: Future | None = None  # the store write of the previous batch, still running
+    # Where the ingest of this document stands, so that it can pause while a later file goes first.
+    events: Iterator | None = None
+    chunker: Chunker | None = None
+    buffer: list[Chunk] = field(default_factory=list)
+    n_pages: int | None = None
+    index: int = 0  # its place in the order files were taken up (for "file 2 of 5")
 
     @property
     def mean_ocr_confidence(self) -> float | None:
@@ -212,17 +219,40 @@ class Ingestor:
                 queue.append((i, doc, job))
 
         fill()
-        n = 0
+        taken = itertools.count(1)
+        total = len(claimed)
+
+        def later_file_ready() -> bool:
+            return any(job.finished.is_set() for _, _, job in queue)
+
         # One writer thread: a batch goes into the store while the next one is embedded.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-write")
+        current = None
         try:
-            while queue:
-                i, doc, job = queue.popleft()
-                fill()
-                n += 1
-                self.progress.file_started(doc.source.name, n, len(claimed))
-                results[i] = self._ingest_one(doc, job)
-                self.progress.file_finished(results[i])
+            while queue or current is not None:
+                if current is None:
+                    current = queue.popleft()
+                    fill()
+                    current[1].index = next(taken)
+                    self.progress.file_started(current[1].source.name, current[1].index, total)
+                i, doc, job = current
+                result = self._ingest_one(doc, job, yield_to=later_file_ready)
+                if result is None:
+                    # This file waits on its extraction (a scan being OCR'd, page by page) while a later file is
+                    # fully read: that one goes in first rather than waiting minutes behind the scan.
+                    k = next(k for k, (_, _, other) in enumerate(queue) if other.finished.is_set())
+                    ri, rdoc, rjob = queue[k]
+                    del queue[k]
+                    fill()
+                    rdoc.index = next(taken)
+                    self.progress.file_started(rdoc.source.name, rdoc.index, total)
+                    results[ri] = self._ingest_one(rdoc, rjob)
+                    self.progress.file_finished(results[ri])
+                    self._resume_progress(doc, total)
+                    continue
+                results[i] = result
+                self.progress.file_finished(result)
+                current = None
         finally:
             self._writer.shutdown(wait=True)
             # An aborted batch (Ctrl-C, a stopped app) must not leave the files it had not reached claimed as
@@ -232,32 +262,55 @@ class Ingestor:
                     self._rollback(doc)
         return [r for r in results if r is not None]
 
-    def _ingest_one(self, doc: _Doc, job) -> FileResult:
-        doc.started = time.monotonic()  # time spent queued behind other files is not this file's
+    def _resume_progress(self, doc: _Doc, total: int) -> None:
+        """Progress back on a paused file, with what it had done."""
+        name = doc.source.name
+        self.progress.file_started(name, doc.index, total)
+        if doc.n_pages is not None:
+            self.progress.file_opened(name, doc.n_pages)
+        if doc.pages:
+            self.progress.pages_done(name, doc.pages)
+        if doc.chunks:
+            self.progress.chunks_done(name, doc.chunks)
+
+    def _ingest_one(self, doc: _Doc, job, yield_to: Callable[[], bool] | None = None) -> FileResult | None:
+        """Ingest one document to its end; or None, paused, when its next event is not there yet and
+        ``yield_to()`` says another file should go first (call again to go on)."""
         try:
-            chunker = Chunker(
-                self.lib.embedder,
-                doc.doc_id,
-                doc.source.name,
-                max_tokens=self.settings.chunk_tokens,
-                overlap=self.settings.chunk_overlap,
-            )
-            buffer: list[Chunk] = []
-            for event in job.events():
+            if doc.events is None:
+                doc.started = time.monotonic()  # time spent queued behind other files is not this file's
+                doc.chunker = Chunker(
+                    self.lib.embedder,
+                    doc.doc_id,
+                    doc.source.name,
+                    max_tokens=self.settings.chunk_tokens,
+                    overlap=self.settings.chunk_overlap,
+                )
+                doc.events = job.events()
+            while True:
+                if yield_to is not None:
+                    while not job.wait(0.1):
+                        if yield_to():
+                            return None
+                event = next(doc.events, None)
+                if event is None:
+                    break
                 if isinstance(event, Opened):
+                    doc.n_pages = event.n_pages
                     self.progress.file_opened(doc.source.name, event.n_pages)
                     continue
                 if isinstance(event, OcrStarted):
                     self.progress.ocr_started(doc.source.name, event.page)
                     continue
-                buffer.extend(chunker.add_page(self._accept(doc, event)))
+                doc.buffer.extend(doc.chunker.add_page(self._accept(doc, event)))
                 self.progress.pages_done(doc.source.name, 1)
-                if len(buffer) >= _WRITE_BATCH:
-                    self._write(doc, buffer)
-                    buffer = []
-            buffer.extend(chunker.finish())
-            if buffer:
-                self._write(doc, buffer)
+                if len(doc.buffer) >= _WRITE_BATCH:
+                    self._write(doc, doc.buffer)
+                    doc.buffer = []
+            doc.buffer.extend(doc.chunker.finish())
+            if doc.buffer:
+                self._write(doc, doc.buffer)
+                doc.buffer = []
             self._written(doc)
             return self._finish(doc)
         except DocumentError as e:

@@ -117,11 +117,26 @@ class Job:
     def __init__(self, task: _Task) -> None:
         self.task = task
         self._events: queue.Queue = queue.Queue()
+        self._peeked: tuple[str, object] | None = None
+        #: set once extraction has ended (every event is waiting in the queue)
+        self.finished = threading.Event()
+
+    def wait(self, timeout: float) -> bool:
+        """Whether the next event has arrived, waiting up to ``timeout`` seconds for it (one consumer only)."""
+        if self._peeked is None:
+            try:
+                self._peeked = self._events.get(timeout=timeout)
+            except queue.Empty:
+                return False
+        return True
 
     def events(self) -> Iterator[Opened | OcrStarted | Page]:
         """Events as they arrive; raises ``DocumentError`` if extraction fails."""
         while True:
-            kind, payload = self._events.get()
+            if self._peeked is not None:
+                (kind, payload), self._peeked = self._peeked, None
+            else:
+                kind, payload = self._events.get()
             if kind == "open":
                 yield Opened(payload)
             elif kind == "page":
@@ -136,6 +151,8 @@ class Job:
 
     def _put(self, kind: str, payload: object) -> None:
         self._events.put((kind, payload))
+        if kind in ("done", "error"):
+            self.finished.set()
 
 
 class _Slot(threading.Thread):

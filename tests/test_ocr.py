@@ -469,3 +469,48 @@ def test_rereading_a_document_with_ocr_replaces_it_whole(settings, embedder, sca
         assert (settings.files_dir / f"{sha}.pdf").exists()
     finally:
         lib.close()
+
+
+def test_a_file_read_while_a_scan_is_ocrd_goes_in_first(settings, embedder, scans, tmp_path):
+    """A long scan first in a batch does not hold back the files after it: they go in while it is OCR'd."""
+    _engine_or_skip("eng")
+    from rag.library import Library
+
+    long_scan = repeated(scans["english"][0], 4, tmp_path / "long_scan.pdf")
+    paper = shared_path("pdfs", "general", "attention_vaswani2017_arxiv1706.03762.pdf")
+
+    class Recorder(Progress):
+        def __init__(self) -> None:
+            self.events: list[tuple] = []
+
+        def file_started(self, name: str, index: int, total: int) -> None:
+            self.events.append(("started", name, index))
+
+        def pages_done(self, name: str, n: int) -> None:
+            self.events.append(("page", name, n))
+
+        def file_finished(self, result) -> None:
+            self.events.append(("finished", result.file_name, result.status))
+
+    seen = Recorder()
+    lib = Library(settings.with_(workers=2, ocr_langs="eng"), embedder=embedder)
+    try:
+        scan_result, paper_result = lib.ingest([long_scan, paper], progress=seen)
+        chunks = lib.document_chunks("documents", scan_result.doc_id)
+    finally:
+        lib.close()
+    finished = [e[1] for e in seen.events if e[0] == "finished"]
+    assert finished == [paper.name, "long_scan.pdf"], seen.events  # the paper did not wait for the scan
+    assert (scan_result.status, scan_result.pages) == ("ingested", 4) and paper_result.status == "ingested"
+    assert {c.page for c in chunks} == {0, 1, 2, 3} and all(c.ocr for c in chunks)  # the paused scan is whole
+    # The scan started first, was paused for the paper, then resumed with its count of pages kept.
+    started = [e for e in seen.events if e[0] == "started"]
+    assert started == [
+        ("started", "long_scan.pdf", 1),
+        ("started", paper.name, 2),
+        ("started", "long_scan.pdf", 1),
+    ], seen.events
+    resumed = seen.events.index(("started", "long_scan.pdf", 1), 1)
+    before = sum(e[2] for e in seen.events[:resumed] if e[0] == "page" and e[1] == "long_scan.pdf")
+    if before:  # the page count it had is given back with it
+        assert seen.events[resumed + 1] == ("page", "long_scan.pdf", before)
