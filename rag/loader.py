@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import DocumentError, PasswordRequired
 from .models import Page
@@ -26,6 +27,9 @@ from .ocr import (
     render_page,
 )
 from .quality import assess
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +88,7 @@ def describe(exc: BaseException) -> tuple[str, str]:
 _ARRAY_LIMIT = 20_000_000
 
 
-def open_pdf(path: Path, password: str | None = None, *, name: str | None = None):
+def open_pdf(path: Path, password: str | None = None, *, name: str | None = None) -> PdfReader:
     """A decrypted ``PdfReader``; raises ``DocumentError`` with the reason when that is impossible."""
     from pypdf import PdfReader, get_configuration, overwrite_configuration
 
@@ -138,7 +142,9 @@ class PdfiumReader:
         return [self._doc.get_page_label(i) or str(i + 1) for i in range(len(self.pages))]
 
 
-def open_document(path: Path, password: str | None = None, *, name: str | None = None, engine: str = "pypdf"):
+def open_document(
+    path: Path, password: str | None = None, *, name: str | None = None, engine: str = "pypdf"
+) -> PdfReader | PdfiumReader:
     """A reader for ``iter_pages``: pdfium (fast) when asked and able, else pypdf.
 
     Encrypted files always go to pypdf: it prepares passwords (SASLprep, UTF-8) and tells a missing
@@ -158,7 +164,7 @@ def open_document(path: Path, password: str | None = None, *, name: str | None =
     return open_pdf(path, password, name=name)
 
 
-def page_labels(reader, n_pages: int) -> list[str]:
+def page_labels(reader: PdfReader | PdfiumReader, n_pages: int) -> list[str]:
     try:
         labels = list(reader.page_labels)
     except (Exception, RecursionError):  # a broken label tree must not cost the document
@@ -168,7 +174,7 @@ def page_labels(reader, n_pages: int) -> list[str]:
     return labels
 
 
-def iter_pages(reader, name: str, *, max_pages: int | None = None) -> Iterator[Page]:
+def iter_pages(reader: PdfReader | PdfiumReader, name: str, *, max_pages: int | None = None) -> Iterator[Page]:
     """Each page's cleaned text with its quality; a page that fails to extract ends the file."""
     n_pages = len(reader.pages)
     if max_pages is not None and n_pages > max_pages:

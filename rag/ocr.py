@@ -12,8 +12,13 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import RagError
+
+if TYPE_CHECKING:  # imported where used: this module must stay cheap to import
+    import pypdfium2
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +146,7 @@ def missing_langs_hint(missing: Sequence[str]) -> str:
     return f"OCR languages not installed, left out: {', '.join(missing)} (Debian/Ubuntu: apt-get install {packages})"
 
 
-def render_page(document, index: int, dpi: int, max_pixels: int = MAX_PIXELS):
+def render_page(document: pypdfium2.PdfDocument, index: int, dpi: int, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """One page of a pypdfium2 document as a grayscale PIL image at ``dpi``, scaled down past ``max_pixels``."""
     import pypdfium2 as pdfium
 
@@ -177,7 +182,7 @@ def confidence_from_data(data: dict) -> tuple[float | None, int]:
     return (sum(confidences) / len(confidences) if confidences else None), len(confidences)
 
 
-def ocr_image(image, engine: Engine, *, timeout_s: float = 60.0) -> OcrResult:
+def ocr_image(image: Image.Image, engine: Engine, *, timeout_s: float = 60.0) -> OcrResult:
     """Recognise one page image; raises ``OcrError`` when Tesseract fails or runs past ``timeout_s``.
 
     One Tesseract run writes both the plain text (its own word spacing: the TSV splits Korean words
@@ -216,7 +221,7 @@ def ocr_image(image, engine: Engine, *, timeout_s: float = 60.0) -> OcrResult:
     return OcrResult(text, confidence, words, time.monotonic() - started)
 
 
-def open_for_render(path: str, password: str | None = None):
+def open_for_render(path: str, password: str | None = None) -> pypdfium2.PdfDocument:
     """A pypdfium2 document for rendering pages; raises ``OcrError`` when pdfium cannot open the file."""
     import pypdfium2 as pdfium
 

@@ -19,10 +19,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import DocumentError, ExtractionTimeout, PasswordRequired, ResourceLimitError
 from .models import Page
 from .ocr import OcrConfig
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +356,7 @@ class ExtractionPool:
             slot.start()
 
     @classmethod
-    def from_settings(cls, settings) -> ExtractionPool:
+    def from_settings(cls, settings: Settings) -> ExtractionPool:
         return cls(
             settings.workers,
             page_timeout_s=settings.page_timeout_s,
