@@ -64,7 +64,7 @@ class PrecomputedQueries(Embedder):
 
 
 def _pct(values: Sequence[float], q: float) -> float:
-    from rag.evaluate import percentile
+    from rag.metrics import percentile
 
     return percentile(values, q)
 

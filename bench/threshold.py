@@ -60,8 +60,8 @@ def gate_scores(lib, collection: str, questions: list[str]) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rag.evaluate import load_questions
     from rag.library import Library
+    from rag.qa import load_questions
     from rag.settings import Settings
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=_positive, default=None, help="passages to retrieve (default: RAG_TOP_K)")
     p.add_argument("--no-llm", action="store_true", help="search-only: show the best passages, generate nothing")
     p.set_defaults(func=cmd_ask)
-    from .evaluate import add_eval_parser
+    from .eval_cli import add_eval_parser
 
     add_eval_parser(sub)
     return parser

@@ -1,35 +1,25 @@
-"""Retrieval evaluation: recall@k and MRR of each search mode over a QA set, with latencies.
+"""Retrieval evaluation: each search mode run over a QA set (``qa``), scored with ``metrics``, with latencies.
 
-A QA set is JSON Lines, one question a line: ``id, lang, question, answer`` and its gold document(s),
-``doc`` + ``pdf_path`` or ``docs`` + ``pdf_paths`` (paths relative to a base folder, by default the
-parent of the QA file's folder), optionally ``evidence: [{doc, page_index0}]`` for page-level scores.
-
-Matching: a hit finds a gold document when its file name equals the basename of the gold pdf path, and
-a gold page when, in that document, ``hit.page <= page <= hit.page_end`` (0-based pypdf page indices).
-Per question, recall@k is the fraction of its gold items found in the top k, hit@k whether any was,
-and the reciprocal rank that of the first hit matching any gold item (0 when none in the list).
-
-    python -m rag eval QA.jsonl [--collection NAME] [-k 1,3,5,10] [--modes dense,lexical,hybrid,hybrid+rerank]
-                                [--ingest] [--extra PATH ...] [--json FILE] [--limit N]
+The report holds every question's ranked hits, so its metrics can be recomputed; ``eval_cli`` is the command
+line (``python -m rag eval``), ``ui/eval_view`` the Evaluate page.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
-import sys
 import time
-import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from .errors import EvalDataError, RagError
+from .metrics import Scores, doc_matches, mean, page_matches, percentile, score
 from .models import FileResult, Hit
+from .qa import Question, file_key
 from .search import MODES
 
 if TYPE_CHECKING:
@@ -51,219 +41,6 @@ def default_modes(settings: Settings) -> tuple[str, ...]:
 
 #: called after each question with (questions done, total)
 EvalProgress = Callable[[int, int], None]
-
-
-# -- QA data ----------------------------------------------------------------------------------
-
-
-def _name(path_or_name: str) -> str:
-    """A file name as compared by the metrics: basename, Unicode NFC (macOS file names come NFD)."""
-    return unicodedata.normalize("NFC", Path(str(path_or_name).replace("\\", "/")).name)
-
-
-@dataclass(frozen=True, order=True)
-class GoldPage:
-    """An evidence page: a document's file name and its 0-based pypdf page index."""
-
-    file_name: str
-    page: int
-
-
-@dataclass(frozen=True)
-class Question:
-    id: str
-    lang: str
-    question: str
-    answer: str
-    #: gold documents' file names (basenames of the gold pdf paths), in file order, no repeats
-    docs: tuple[str, ...]
-    #: gold pdf paths resolved against the base folder
-    pdf_paths: tuple[Path, ...]
-    #: evidence pages (empty when the set has none for this question)
-    pages: tuple[GoldPage, ...] = ()
-
-
-def _evidence_file(ev_doc: str | None, docs: tuple[str, ...], qid: str) -> str:
-    if ev_doc:
-        wanted = unicodedata.normalize("NFC", str(ev_doc))
-        matches = [d for d in docs if d == wanted or Path(d).stem == wanted or Path(d).stem == Path(wanted).stem]
-        if len(matches) == 1:
-            return matches[0]
-    if len(docs) == 1:
-        return docs[0]
-    raise EvalDataError(f"question {qid}: evidence document {ev_doc!r} is none of its gold documents {list(docs)}")
-
-
-def parse_question(row: Mapping, base_dir: Path) -> Question:
-    """One QA record (a decoded JSON line) as a Question; raises EvalDataError when malformed."""
-    qid = str(row.get("id") or "").strip()
-    text = row.get("question")
-    if not qid or not isinstance(text, str) or not text.strip():
-        raise EvalDataError(f"a QA record needs a non-empty 'id' and 'question': {str(dict(row))[:120]}")
-    raw_paths = row.get("pdf_paths") or ([row["pdf_path"]] if row.get("pdf_path") else [])
-    raw_docs = row.get("docs") or ([row["doc"]] if row.get("doc") else [])
-    if not isinstance(raw_paths, list) or not isinstance(raw_docs, list):
-        raise EvalDataError(f"question {qid}: 'pdf_paths' and 'docs' must be lists")
-    names = [_name(p) for p in raw_paths] or [_name(d) for d in raw_docs]
-    if not names:
-        raise EvalDataError(f"question {qid}: no gold document ('doc'/'pdf_path' or 'docs'/'pdf_paths')")
-    docs = tuple(dict.fromkeys(names))
-    paths = tuple(dict.fromkeys((base_dir / str(p)).resolve() for p in raw_paths))
-    pages: set[GoldPage] = set()
-    for ev in row.get("evidence") or []:
-        if not isinstance(ev, Mapping) or ev.get("page_index0") is None:
-            continue
-        try:
-            index = int(ev["page_index0"])
-        except (TypeError, ValueError) as e:
-            raise EvalDataError(f"question {qid}: page_index0 must be an integer, got {ev['page_index0']!r}") from e
-        if index < 0:
-            raise EvalDataError(f"question {qid}: negative page_index0 {index}")
-        pages.add(GoldPage(_evidence_file(ev.get("doc"), docs, qid), index))
-    return Question(
-        id=qid,
-        lang=str(row.get("lang") or ""),
-        question=text.strip(),
-        answer=str(row.get("answer") or ""),
-        docs=docs,
-        pdf_paths=paths,
-        pages=tuple(sorted(pages)),
-    )
-
-
-def parse_questions(lines: Iterable[str], base_dir: Path | str, *, source: str = "QA data") -> list[Question]:
-    """Questions from JSON Lines text (blank lines skipped); ids must be unique."""
-    out: list[Question] = []
-    seen: set[str] = set()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise EvalDataError(f"{source}, line {n}: not JSON ({e.msg})") from e
-        if not isinstance(row, dict):
-            raise EvalDataError(f"{source}, line {n}: expected a JSON object")
-        try:
-            q = parse_question(row, Path(base_dir))
-        except EvalDataError as e:
-            raise EvalDataError(f"{source}, line {n}: {e}") from e
-        if q.id in seen:
-            raise EvalDataError(f"{source}, line {n}: duplicate question id {q.id!r}")
-        seen.add(q.id)
-        out.append(q)
-    return out
-
-
-def default_base_dir(qa_path: Path | str) -> Path:
-    """Where a QA file's pdf paths start: the parent of the QA file's folder (``data/qa/x.jsonl`` -> ``data``)."""
-    return Path(qa_path).resolve().parent.parent
-
-
-def load_questions(path: Path | str, *, base_dir: Path | str | None = None, limit: int | None = None) -> list[Question]:
-    """The questions of a QA JSONL file (the first ``limit`` of them if given)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as e:
-        raise EvalDataError(f"cannot read the QA file {path}: {e.strerror or e}") from e
-    questions = parse_questions(text.splitlines(), base_dir or default_base_dir(path), source=path.name)
-    if not questions:
-        raise EvalDataError(f"{path} holds no questions")
-    return questions[:limit] if limit else questions
-
-
-# -- metrics (pure) ---------------------------------------------------------------------------
-
-
-class Located(Protocol):
-    """What the metrics read of a hit."""
-
-    @property
-    def file_name(self) -> str: ...
-
-    @property
-    def page(self) -> int: ...
-
-    @property
-    def page_end(self) -> int: ...
-
-
-def doc_matches(hits: Sequence[Located], gold_docs: Iterable[str]) -> list[frozenset[str]]:
-    """For each ranked hit, the gold documents it finds (an empty set for a miss)."""
-    gold = {_name(d) for d in gold_docs}
-    out = []
-    for h in hits:
-        name = _name(h.file_name)
-        out.append(frozenset({name} & gold))
-    return out
-
-
-def page_matches(hits: Sequence[Located], gold_pages: Iterable[GoldPage]) -> list[frozenset[GoldPage]]:
-    """For each ranked hit, the gold pages inside its page span in the same document."""
-    gold = [GoldPage(_name(g.file_name), g.page) for g in gold_pages]
-    out = []
-    for h in hits:
-        name = _name(h.file_name)
-        out.append(frozenset(g for g in gold if g.file_name == name and h.page <= g.page <= h.page_end))
-    return out
-
-
-def recall_at_k(matches: Sequence[frozenset], n_gold: int, k: int) -> float:
-    """Fraction of the ``n_gold`` gold items found by the first ``k`` hits."""
-    if n_gold <= 0:
-        raise ValueError("recall needs at least one gold item")
-    if k <= 0:
-        raise ValueError(f"k must be positive, got {k}")
-    return len(frozenset().union(*matches[:k])) / n_gold
-
-
-def hit_at_k(matches: Sequence[frozenset], k: int) -> float:
-    """1.0 when any of the first ``k`` hits finds a gold item, else 0.0."""
-    if k <= 0:
-        raise ValueError(f"k must be positive, got {k}")
-    return 1.0 if any(matches[:k]) else 0.0
-
-
-def reciprocal_rank(matches: Sequence[frozenset]) -> float:
-    """1 / rank of the first hit that finds any gold item; 0.0 when none does."""
-    for rank, m in enumerate(matches, 1):
-        if m:
-            return 1.0 / rank
-    return 0.0
-
-
-@dataclass(frozen=True)
-class Scores:
-    """One question's scores at one level (document or page) for one ranked list."""
-
-    recall: Mapping[int, float]
-    hit: Mapping[int, float]
-    rr: float
-
-
-def score(matches: Sequence[frozenset], n_gold: int, ks: Sequence[int]) -> Scores:
-    return Scores(
-        {k: recall_at_k(matches, n_gold, k) for k in ks},
-        {k: hit_at_k(matches, k) for k in ks},
-        reciprocal_rank(matches),
-    )
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100) with linear interpolation between closest ranks; NaN for no values."""
-    if not values:
-        return math.nan
-    if not 0 <= q <= 100:
-        raise ValueError(f"q must be within 0..100, got {q}")
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-def mean(values: Sequence[float]) -> float:
-    return math.fsum(values) / len(values) if values else math.nan
 
 
 # -- results ----------------------------------------------------------------------------------
@@ -548,7 +325,7 @@ def _collection_setup(lib: Library, collection: str) -> tuple[dict, set[str]]:
         "documents": len(docs),
         "chunks": sum(d.chunks for d in docs),
     }
-    return setup, {_name(d.file_name) for d in docs}
+    return setup, {file_key(d.file_name) for d in docs}
 
 
 def evaluate(
@@ -685,100 +462,3 @@ def format_table(report: EvalReport) -> str:
         shown = ", ".join(report.missing_docs[:5]) + (" …" if len(report.missing_docs) > 5 else "")
         lines.append(f"warning: {len(report.missing_docs)} gold documents are not in the collection: {shown}")
     return "\n".join(lines)
-
-
-# -- command line -----------------------------------------------------------------------------
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(sorted({int(x) for x in text.split(",") if x.strip()}))
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from e
-    if not values or values[0] <= 0:
-        raise argparse.ArgumentTypeError(f"k values must be positive, got {text!r}")
-    return values
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from e
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _mode_list(text: str) -> tuple[str, ...]:
-    values = tuple(dict.fromkeys(x.strip() for x in text.split(",") if x.strip()))
-    bad = [m for m in values if m not in MODES]
-    if not values or bad:
-        raise argparse.ArgumentTypeError(f"modes must be among {', '.join(MODES)}, got {text!r}")
-    return values
-
-
-def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    """``python -m rag eval``: print the metrics table and write the JSON report."""
-    from tqdm import tqdm
-
-    from .cli import BarProgress, _library, _summary
-
-    questions = load_questions(args.qa, base_dir=args.base, limit=args.limit)
-    collection = args.collection or settings.collection
-    lib = _library(settings)
-    bars: list = []
-
-    def advance(done: int, total: int) -> None:
-        if not bars:  # created on the first answer, so ingestion time does not count as question time
-            bars.append(tqdm(total=total, desc="questions", unit="q", file=sys.stderr, leave=False))
-        bars[0].update(done - bars[0].n)
-
-    try:
-        report = evaluate(
-            lib,
-            questions,
-            collection,
-            args.modes or default_modes(settings),
-            args.k,
-            ingest=args.ingest,
-            extra=args.extra or (),
-            ingest_progress=BarProgress(),
-            progress=advance,
-            source=Path(args.qa).name,
-        )
-    finally:
-        for bar in bars:
-            bar.close()
-        lib.close()
-    if report.ingest:
-        print(_summary(list(report.ingest)))
-        print()
-    print(format_table(report))
-    if args.json:
-        try:
-            Path(args.json).write_text(report.to_json(), encoding="utf-8")
-        except OSError as e:
-            raise RagError(f"cannot write the report to {args.json}: {e.strerror or e}") from e
-        print(f"report written to {args.json}")
-    return 1 if any(m.errors for m in report.metrics) else 0
-
-
-def add_eval_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``eval`` on the CLI's subcommands."""
-    p = subparsers.add_parser("eval", help="retrieval quality (recall@k, MRR) and latency of each mode on a QA set")
-    p.add_argument("qa", metavar="QA.jsonl", help="questions with their gold documents (and evidence pages)")
-    p.add_argument("--collection", help="collection to search (default: RAG_COLLECTION)")
-    p.add_argument("-k", type=_int_list, default=DEFAULT_KS, help="cut-offs, comma-separated (default 1,3,5,10)")
-    p.add_argument(
-        "--modes",
-        type=_mode_list,
-        help="comma-separated (default: dense,lexical,hybrid, and hybrid+rerank with a reranker)",
-    )
-    p.add_argument("--ingest", action="store_true", help="first ingest the gold PDFs the questions name")
-    p.add_argument("--extra", nargs="+", action="extend", metavar="PATH", help="also ingest these PDFs/folders")
-    p.add_argument("--base", type=Path, help="folder the QA file's pdf paths start from (default: its folder's parent)")
-    p.add_argument("--json", metavar="FILE", help="write the full report (metrics and every ranked list) here")
-    p.add_argument("--limit", type=_positive, help="only the first N questions")
-    p.set_defaults(func=cmd_eval)
-    return p

@@ -10,24 +10,9 @@ from pathlib import Path
 import pytest
 
 from rag.errors import EvalDataError
-from rag.evaluate import (
-    EvalReport,
-    GoldPage,
-    ModeRun,
-    Question,
-    QuestionResult,
-    RankedHit,
-    doc_matches,
-    format_table,
-    hit_at_k,
-    load_questions,
-    misses,
-    mode_metrics,
-    page_matches,
-    percentile,
-    recall_at_k,
-    reciprocal_rank,
-)
+from rag.evaluate import EvalReport, ModeRun, QuestionResult, RankedHit, format_table, misses, mode_metrics
+from rag.metrics import doc_matches, hit_at_k, page_matches, percentile, recall_at_k, reciprocal_rank
+from rag.qa import GoldPage, Question, load_questions
 from tests.conftest import SHARED, shared_path
 
 

@@ -20,6 +20,7 @@ from rag.chunker import indexed_text
 from rag.errors import ConfigError, RagError
 from rag.library import Library
 from rag.models import Chunk, Hit
+from rag.qa import parse_questions
 from rag.rerank import CrossEncoderReranker, Reranker, load_reranker, rerank, rerank_hits
 from rag.ui_state import Retriever
 from tests.pdfgen import text_pdf
@@ -350,7 +351,7 @@ def test_eval_compares_the_reranked_mode_with_the_others_when_a_reranker_is_set(
     lib = rerank_library
     assert ev.default_modes(lib.settings) == ("dense", "lexical", "hybrid", "hybrid+rerank")
     qa = [{"id": "q1", "question": "Which walnut varieties are there?", "pdf_path": "pdfs/invoice.pdf"}]
-    questions = ev.parse_questions([json.dumps(qa[0])], Path("."))
+    questions = parse_questions([json.dumps(qa[0])], Path("."))
     report = ev.evaluate(lib, questions, "documents", ev.default_modes(lib.settings), (1,))
     assert report.metric("hybrid+rerank").doc.recall[1] == 1.0
     assert report.metric("hybrid").doc.recall[1] == 0.0  # the nut-tree passage came first

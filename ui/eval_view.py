@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from rag import evaluate as ev
+from rag import qa
 from rag.errors import RagError
 from rag.ingest import Progress
 from rag.library import Library
@@ -52,9 +53,9 @@ def run_form(library: Library, settings: Settings, current: str, shared: Path) -
     try:
         if upload is not None:
             lines = upload.getvalue().decode("utf-8-sig").splitlines()
-            questions = ev.parse_questions(lines, Path(base), source=upload.name)
+            questions = qa.parse_questions(lines, Path(base), source=upload.name)
         else:
-            questions = ev.load_questions(shared / "qa" / picked, base_dir=base)
+            questions = qa.load_questions(shared / "qa" / picked, base_dir=base)
         return ev.evaluate(
             library,
             questions[: int(limit)] if limit else questions,
