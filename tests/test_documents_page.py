@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rag.ingest import Source
-from rag.ui_state import IngestJob, needs_password
+from rag.ingest_jobs import IngestJob, needs_password
 from tests.app_support import (
     ATTENTION,
     DOCS_PAGE,
@@ -174,7 +174,7 @@ def test_a_scan_is_re_read_with_ocr_from_the_page(env, tmp_path) -> None:
 
 
 def test_progress_says_which_page_ocr_is_reading() -> None:
-    from rag.ui_state import _JobProgress
+    from rag.ingest_jobs import _JobProgress
 
     job = IngestJob(None, [], "documents")
     progress = _JobProgress(job)
@@ -251,7 +251,7 @@ def test_ingest_job_reports_progress_and_results(env) -> None:
 
 
 def test_time_left_follows_the_page_rate() -> None:
-    from rag.ui_state import CurrentFile, human_duration
+    from rag.ingest_jobs import CurrentFile, human_duration
 
     file = CurrentFile("a.pdf", 1, 1, pages_total=100, pages_done=20, chunks_done=90, started_at=1000.0)
     assert file.seconds_left(1010.0) == pytest.approx(40.0)  # 0.5 s a page, 80 pages to go

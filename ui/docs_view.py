@@ -12,15 +12,9 @@ import streamlit as st
 from rag.chunker import indexed_text
 from rag.errors import RagError
 from rag.ingest import Source
-from rag.library import Library
-from rag.models import DocumentInfo, ocr_label
-from rag.settings import Settings
-from rag.ui_state import (
+from rag.ingest_jobs import (
     IngestJob,
     JobSnapshot,
-    collection_name_problem,
-    escape_markdown,
-    escape_message,
     hold_staged,
     human_duration,
     human_size,
@@ -29,6 +23,10 @@ from rag.ui_state import (
     release_staged,
     result_line,
 )
+from rag.library import Library
+from rag.models import DocumentInfo, ocr_label
+from rag.settings import Settings
+from rag.ui_state import collection_name_problem, escape_markdown, escape_message
 from rag.uploads import save_upload
 from ui.chat_view import PASSWORDS_KEY
 from ui.common import COLLECTION_KEY
