@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from rag.ui_state import escape_markdown
+from rag.mdsafe import escape_markdown
 from ui import common, docs_view
 
 settings, library = common.boot()

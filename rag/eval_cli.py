@@ -1,7 +1,7 @@
 """``python -m rag eval``: the evaluation from the command line.
 
-    python -m rag eval QA.jsonl [--collection NAME] [-k 1,3,5,10] [--modes dense,lexical,hybrid,hybrid+rerank]
-                                [--ingest] [--extra PATH ...] [--json FILE] [--limit N]
+python -m rag eval QA.jsonl [--collection NAME] [-k 1,3,5,10] [--modes dense,lexical,hybrid,hybrid+rerank]
+                            [--ingest] [--extra PATH ...] [--json FILE] [--limit N]
 """
 
 from __future__ import annotations

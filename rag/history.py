@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .citations import source_label
 from .errors import HistoryError, NotFoundError
+from .mdsafe import safe_answer_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -232,22 +233,27 @@ class ChatHistory:
         logger.info("deleted chat %s", chat_id)
 
     def export_markdown(self, chat_id: str) -> str:
-        """The chat as Markdown, each answer followed by its sources (file and page)."""
+        """The chat as Markdown, each answer followed by its sources (file and page, cited or not).
+
+        Everything that came from a user, a document or the model is made inert: the file is opened
+        in other Markdown viewers, which must not fetch an image or follow a link a PDF planted.
+        """
         record = self.get_chat(chat_id)
-        lines = [f"# {record.summary.title}", "", f"_Collection: {record.summary.collection}_", ""]
+        lines = [f"# {_inert(record.summary.title)}", "", f"_Collection: {_inert(record.summary.collection)}_", ""]
         question = ""
         for message in record.messages:
             if message.role == "user":
                 question = message.content
-                lines += ["## Question", "", question, ""]
+                lines += ["## Question", "", _inert(question), ""]
                 continue
-            lines += ["### Answer", "", message.content or _mode_note(message.mode), ""]
+            answer = safe_answer_markdown(message.content) if message.content else _mode_note(message.mode)
+            lines += ["### Answer", "", answer, ""]
             if message.meta.get("incomplete"):
                 lines += ["_The answer stopped early and is incomplete._", ""]
             if message.meta.get("error"):
-                lines += [f"_Problem: {message.meta['error']}_", ""]
+                lines += [f"_Problem: {_inert(str(message.meta['error']))}_", ""]
             if message.standalone_query and message.standalone_query.strip() != question.strip():
-                lines += [f"_Searched for: {message.standalone_query}_", ""]
+                lines += [f"_Searched for: {_inert(message.standalone_query)}_", ""]
             if message.sources:
                 lines += ["**Sources**", ""]
                 lines += [_source_line(s) for s in message.sources]
@@ -261,10 +267,16 @@ def _mode_note(mode: str | None) -> str:
     return "_No answer text._"
 
 
+def _inert(text: str) -> str:
+    """Text with its formatting kept but no link, image, autolink or HTML left live."""
+    return safe_answer_markdown(" ".join(text.split()))
+
+
 def _source_line(source: Mapping) -> str:
     number = source.get("n")
-    label = source_label(str(source.get("file_name", "?")), int(source.get("page", 0)), source.get("page_end"))
-    return f"- [{number}] {label}" if number is not None else f"- {label}"
+    label = _inert(source_label(str(source.get("file_name", "?")), int(source.get("page", 0)), source.get("page_end")))
+    line = f"- \\[{number}\\] {label}" if number is not None else f"- {label}"
+    return line + (" · cited" if source.get("cited") else "")
 
 
 def _summary(row: sqlite3.Row) -> ChatSummary:

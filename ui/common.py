@@ -10,8 +10,8 @@ from rag.chat import ChatConfig
 from rag.errors import RagError
 from rag.history import ChatHistory
 from rag.library import Library
+from rag.mdsafe import escape_markdown, escape_message
 from rag.settings import Settings
-from rag.ui_state import escape_markdown, escape_message
 from ui import resources
 
 COLLECTION_KEY = "collection"  # survives page switches (widget keys are dropped with their page)

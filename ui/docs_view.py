@@ -24,9 +24,10 @@ from rag.ingest_jobs import (
     result_line,
 )
 from rag.library import Library
+from rag.mdsafe import escape_markdown, escape_message
 from rag.models import DocumentInfo, ocr_label
 from rag.settings import Settings
-from rag.ui_state import collection_name_problem, escape_markdown, escape_message
+from rag.ui_state import collection_name_problem
 from rag.uploads import save_upload
 from ui.chat_view import PASSWORDS_KEY
 from ui.common import COLLECTION_KEY

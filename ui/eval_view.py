@@ -12,9 +12,9 @@ from rag import qa
 from rag.errors import RagError
 from rag.ingest import Progress
 from rag.library import Library
+from rag.mdsafe import escape_markdown
 from rag.search import MODES
 from rag.settings import Settings
-from rag.ui_state import escape_markdown
 
 
 class IngestBar(Progress):
