@@ -169,7 +169,15 @@ def test_upload_then_ask_in_a_real_browser(app_url: str, fake: FakeOllama, tmp_p
             shot = ARTIFACTS / "browser_chat.png"
             page.screenshot(path=shot)
             first.click()
-            page.get_by_text(re.compile(r"^Show page \d+$")).first.click()
+            switch = page.get_by_role("switch", name=re.compile(r"^Show page \d+$")).first
+            for _ in range(3):  # a click on the label while the expander still opens can be lost: check it took
+                page.get_by_text(re.compile(r"^Show page \d+$")).first.click()
+                try:
+                    expect(switch).to_be_checked(timeout=5_000)
+                    break
+                except AssertionError:
+                    continue
+            expect(switch).to_be_checked()
             expect(page.locator("[data-testid=stImage] img").first).to_be_visible(timeout=60_000)
             page.screenshot(path=ARTIFACTS / "browser_page_preview.png")
             print(f"\nscreenshots: {shot} (and browser_first_start, browser_documents, browser_page_preview)")
