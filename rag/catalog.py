@@ -232,19 +232,18 @@ class Catalog:
 
     def by_name(self, collection: str, file_name: str) -> list[DocumentInfo]:
         """Ready documents of a collection with this file name."""
-        with self._connect() as db:
-            rows = db.execute(
-                f"SELECT {_COLUMNS} FROM documents WHERE collection=? AND file_name=? AND status='ready'",
-                (collection, file_name),
-            ).fetchall()
-        return [_row(r) for r in rows]
+        return self._ready_where(collection, "file_name", file_name)
 
     def by_sha(self, collection: str, sha256: str) -> list[DocumentInfo]:
         """Ready documents of a collection with these bytes (whatever their id)."""
+        return self._ready_where(collection, "sha256", sha256)
+
+    def _ready_where(self, collection: str, column: str, value: str) -> list[DocumentInfo]:
+        assert column in ("file_name", "sha256")  # a column name, never a value: it goes into the SQL
         with self._connect() as db:
             rows = db.execute(
-                f"SELECT {_COLUMNS} FROM documents WHERE collection=? AND sha256=? AND status='ready'",
-                (collection, sha256),
+                f"SELECT {_COLUMNS} FROM documents WHERE collection=? AND {column}=? AND status='ready'",
+                (collection, value),
             ).fetchall()
         return [_row(r) for r in rows]
 

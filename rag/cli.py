@@ -134,7 +134,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
                         "file": d.file_name,
                         "pages": d.pages,
                         "chunks": d.chunks,
-                        "ocr": f"{d.ocr_pages} p. {ocr_label(True, d.ocr_confidence)}" if d.ocr_pages else "",
+                        "ocr": d.ocr_summary,
                         "ingested": d.ingested_at.replace("T", " ")[:16],
                     }
                     for d in docs[c.name]
@@ -229,7 +229,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if answer.mode in ("answer", "not_found", "search_only") else 1
 
 
-def _positive(value: str) -> int:
+def positive_int(value: str) -> int:
+    """argparse type: a whole number of at least 1."""
     try:
         n = int(value)
     except ValueError:
@@ -271,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="the best passages for a query")
     p.add_argument("query")
-    p.add_argument("-k", type=_positive, default=5, help="number of results (default 5)")
+    p.add_argument("-k", type=positive_int, default=5, help="number of results (default 5)")
     p.add_argument("--collection")
     p.add_argument("--mode", choices=MODES, help="retrieval mode (default: RAG_SEARCH_MODE)")
     p.add_argument("--json", action="store_true", help="print hits as JSON")
@@ -281,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--collection")
     p.add_argument("--model", help="Ollama model (default: RAG_LLM_MODEL)")
-    p.add_argument("-k", type=_positive, default=None, help="passages to retrieve (default: RAG_TOP_K)")
+    p.add_argument("-k", type=positive_int, default=None, help="passages to retrieve (default: RAG_TOP_K)")
     p.add_argument("--no-llm", action="store_true", help="search-only: show the best passages, generate nothing")
     p.set_defaults(func=cmd_ask)
     from .eval_cli import add_eval_parser

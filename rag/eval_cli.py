@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .cli import positive_int
 from .errors import RagError
 from .evaluate import DEFAULT_KS, default_modes, evaluate, format_table
 from .qa import load_questions
@@ -25,16 +26,6 @@ def _int_list(text: str) -> tuple[int, ...]:
     if not values or values[0] <= 0:
         raise argparse.ArgumentTypeError(f"k values must be positive, got {text!r}")
     return values
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from e
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _mode_list(text: str) -> tuple[str, ...]:
@@ -106,6 +97,6 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--extra", nargs="+", action="extend", metavar="PATH", help="also ingest these PDFs/folders")
     p.add_argument("--base", type=Path, help="folder the QA file's pdf paths start from (default: its folder's parent)")
     p.add_argument("--json", metavar="FILE", help="write the full report (metrics and every ranked list) here")
-    p.add_argument("--limit", type=_positive, help="only the first N questions")
+    p.add_argument("--limit", type=positive_int, help="only the first N questions")
     p.set_defaults(func=cmd_eval)
     return p

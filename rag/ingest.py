@@ -24,7 +24,7 @@ import numpy as np
 
 from .chunker import Chunker, indexed_text
 from .errors import DocumentError, NoTextError, RagError
-from .models import REOCR_SUFFIX, Chunk, FileResult, Page
+from .models import REOCR_SUFFIX, Chunk, DocumentInfo, FileResult, Page
 from .ocr import INSTALL_HINT, Engine, detect_engine, missing_langs_hint
 from .quality import document_garbled
 from .worker import OcrStarted, Opened
@@ -90,7 +90,7 @@ class _Doc:
     doc_id: str
     size: int
     started: float
-    sha256: str = ""
+    sha256: str
     rereads: list[str] = field(default_factory=list)  # ids of the same bytes read before, replaced by a re-OCR
     pages: int = 0
     chunks: int = 0
@@ -138,6 +138,13 @@ class Ingestor:
 
     def _duplicate(self, source: Source, doc_id: str, why: str) -> FileResult:
         return FileResult(str(source.path), source.name, "duplicate", doc_id=doc_id, reason=why)
+
+    def _already_here(self, source: Source, existing: DocumentInfo) -> FileResult:
+        """A file whose bytes the collection holds, or another session is ingesting."""
+        why = "already in the collection" if existing.status == "ready" else "being ingested by another session"
+        if existing.file_name != source.name:
+            why += f" as {existing.file_name!r}"
+        return self._duplicate(source, existing.doc_id, why)
 
     def _failed(self, source: Source, error: DocumentError, doc_id: str | None, started: float) -> FileResult:
         return FileResult(
@@ -189,18 +196,11 @@ class Ingestor:
                 taken = {d.doc_id for d in present}
                 doc_id = next((x for x in (sha, sha + REOCR_SUFFIX) if x not in taken), sha)
             elif present:
-                existing = present[0]
-                why = "already in the collection" + (
-                    f" as {existing.file_name!r}" if existing.file_name != source.name else ""
-                )
-                results[i] = self._duplicate(source, existing.doc_id, why)
+                results[i] = self._already_here(source, present[0])
                 continue
             existing = self.lib.claim(self.collection_name, doc_id, source.name, size, sha)
             if existing is not None:
-                why = "already in the collection" if existing.status == "ready" else "being ingested by another session"
-                if existing.file_name != source.name:
-                    why += f" as {existing.file_name!r}"
-                results[i] = self._duplicate(source, doc_id, why)
+                results[i] = self._already_here(source, existing)
                 continue
             claimed.append((i, _Doc(source, doc_id, size, started, sha, [d.doc_id for d in present])))
         for r in results:
@@ -454,7 +454,7 @@ class Ingestor:
                 )
             raise NoTextError(name, self._no_text_reason(doc))
         if self.settings.keep_originals:
-            self.lib.keep_original(doc.source.path, doc.sha256 or doc.doc_id)
+            self.lib.keep_original(doc.source.path, doc.sha256)
         same_name = [d for d in self.lib.catalog.by_name(self.collection_name, name) if d.doc_id != doc.doc_id]
         # Two files of one batch with one name (a/report.pdf, b/report.pdf) are two documents, not versions.
         replaced = [] if self.keep_both else [d.doc_id for d in same_name if d.doc_id not in self._committed]

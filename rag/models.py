@@ -144,6 +144,11 @@ class DocumentInfo:
     ocr_pages: int = 0
     ocr_confidence: float | None = None
 
+    @property
+    def ocr_summary(self) -> str:
+        """ "3 p. · OCR 87%" for a document with OCR'd pages, "" for one without."""
+        return f"{self.ocr_pages} p. · {ocr_label(True, self.ocr_confidence)}" if self.ocr_pages else ""
+
 
 @dataclass(frozen=True)
 class FileResult:

@@ -191,7 +191,7 @@ def documents_table(docs: list[DocumentInfo]) -> None:
                 "size": human_size(d.size_bytes),
                 "added": _local_time(d.ingested_at),
                 "status": d.status,
-                "ocr": f"{d.ocr_pages} p. · {ocr_label(True, d.ocr_confidence)}" if d.ocr_pages else "",
+                "ocr": d.ocr_summary,
                 "warnings": " · ".join(d.warnings),
                 "id": d.doc_id[:12],
             }
@@ -258,7 +258,8 @@ def reocr_documents(library: Library, settings: Settings, collection: str, docs:
         "For scans that came with a poor text layer: every page is rendered and read again with OCR, and the new"
         " reading replaces the old one once it is complete. Pages take seconds each."
     )
-    kept = [d for d in docs if library.original_path(d.doc_id) is not None]
+    originals = {d.doc_id: path for d in docs if (path := library.original_path(d.doc_id)) is not None}
+    kept = [d for d in docs if d.doc_id in originals]
     chosen = st.multiselect(
         "Documents to re-read",
         [d.doc_id for d in kept],
@@ -269,11 +270,7 @@ def reocr_documents(library: Library, settings: Settings, collection: str, docs:
     if st.button("Re-read with OCR", key="reocr_go", disabled=not chosen, icon=":material/document_scanner:"):
         by_id = {d.doc_id: d for d in kept}
         passwords = st.session_state.get(PASSWORDS_KEY, {})
-        sources = [
-            Source(library.original_path(doc_id), by_id[doc_id].file_name, passwords.get(doc_id))
-            for doc_id in chosen
-            if library.original_path(doc_id) is not None
-        ]
+        sources = [Source(originals[doc_id], by_id[doc_id].file_name, passwords.get(doc_id)) for doc_id in chosen]
         start_ingest(library, settings, collection, sources, keep_both=False, ocr="force")
         st.session_state.pop("reocr_docs", None)
         st.rerun()

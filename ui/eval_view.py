@@ -13,8 +13,8 @@ from rag.errors import RagError
 from rag.ingest import Progress
 from rag.library import Library
 from rag.mdsafe import escape_markdown
-from rag.search import MODES
 from rag.settings import Settings
+from rag.ui_state import offered_modes
 
 
 class IngestBar(Progress):
@@ -40,7 +40,7 @@ def run_form(library: Library, settings: Settings, current: str, shared: Path) -
     upload = st.file_uploader("…or upload a QA file (JSON Lines)", type=["jsonl", "json"], key="eval_upload")
     left, right = st.columns(2)
     collection = left.text_input("Collection", value=current, key="eval_collection")
-    offered = [m for m in MODES if m != "hybrid+rerank" or settings.rerank_model]  # reranking only with a model
+    offered = offered_modes(settings.search_mode, settings.rerank_model)
     modes = left.multiselect("Modes", offered, default=list(ev.default_modes(settings)), key="eval_modes")
     ks = right.multiselect("k", [1, 3, 5, 10, 20], default=list(ev.DEFAULT_KS), key="eval_ks")
     limit = right.number_input("Only the first N questions (0: all)", min_value=0, value=0, key="eval_limit")
