@@ -27,7 +27,11 @@ _PREFIXES = {
     "e5": ("query: ", "passage: "),
     "bge-m3": ("", ""),
     "bge": ("Represent this sentence for searching relevant passages: ", ""),
+    "nomic-embed": ("search_query: ", "search_document: "),
+    "mxbai-embed": ("Represent this sentence for searching relevant passages: ", ""),
 }
+#: RAG_EMBEDDING_MODEL=ollama:<name> embeds through an Ollama server (rag/ollama_embed.py)
+OLLAMA_PREFIX = "ollama:"
 
 
 def vocabulary_fit(tokens: Sequence[str], unknown: str | None = None) -> float:
@@ -59,6 +63,10 @@ def canonical_name(name: str) -> str:
     key = name.strip().lower()
     if key in _PACKAGED:
         return "sentence-transformers/all-MiniLM-L6-v2"
+    if key.startswith(OLLAMA_PREFIX):
+        from .llm import normalise_model_name  # Ollama's rule: untagged means ":latest", the same model
+
+        return OLLAMA_PREFIX + normalise_model_name(name.strip()[len(OLLAMA_PREFIX) :])
     return name.strip()
 
 
@@ -281,8 +289,12 @@ DEFAULT_ALIAS = "all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
-def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+def load_embedder(settings: Settings) -> Embedder:
     """The embedder the settings name (heavy: build once and pass it around)."""
+    if settings.embedding_model.strip().lower().startswith(OLLAMA_PREFIX):
+        from .ollama_embed import OllamaEmbedder  # the Ollama client is imported only when used
+
+        return OllamaEmbedder(settings.embedding_model, host=settings.ollama_host, batch_size=settings.embed_batch_size)
     if settings.embed_backend == "torch":
         return SentenceTransformerEmbedder(
             settings.embedding_model, device=settings.device, batch_size=settings.embed_batch_size

@@ -67,6 +67,11 @@ class FakeModel:
     context_length: int = 131072
     num_ctx: int | None = None
     size: int = 2_019_393_189
+    #: length of the vectors ``/api/embed`` returns (and ``<family>.embedding_length`` in ``/api/show``)
+    embedding_length: int = 3072
+    #: Ollama returns unit vectors; False sends raw ones (to check that the client normalises)
+    unit_vectors: bool = True
+    capabilities: tuple[str, ...] = ("completion", "tools")
 
     @property
     def digest(self) -> str:
@@ -91,6 +96,8 @@ class FakeOllama:
     #: hang up a streamed pull after this many progress lines (a download that breaks)
     pull_cut_after: int | None = None
     version: str = "0.6.5"
+    #: answer ``/api/embed`` with this HTTP status and ``{"error": message}`` (e.g. 500: out of memory)
+    embed_error: tuple[int, str] | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -155,6 +162,12 @@ class FakeOllama:
     @property
     def chat_requests(self) -> list[Recorded]:
         return self.requests_to("/api/chat")
+
+    @property
+    def embed_inputs(self) -> list[list[str]]:
+        """The texts of each ``/api/embed`` request, as a list per request."""
+        inputs = [(r.body or {}).get("input", []) for r in self.requests_to("/api/embed")]
+        return [[i] if isinstance(i, str) else list(i) for i in inputs]
 
     # -- used by the handler ----------------------------------------------------------------------
     def _record(self, request: Recorded) -> None:
@@ -267,7 +280,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         fake._record(Recorded("POST", self.path, body))
         body = body or {}
-        routes = {"/api/chat": self._chat, "/api/show": self._show, "/api/pull": self._pull}
+        routes = {"/api/chat": self._chat, "/api/show": self._show, "/api/pull": self._pull, "/api/embed": self._embed}
         route = routes.get(self.path)
         if route is None:
             self._not_found_page()
@@ -330,6 +343,30 @@ class _Handler(BaseHTTPRequestHandler):
                 _chat_line(name, "", done=True, reply=reply, prompt_tokens=prompt_tokens, eval_count=len(tokens))
             )
         self._end_stream()
+
+    def _embed(self, body: dict) -> None:
+        fake = self.server.fake
+        name = body.get("model", "")
+        model = fake._model(name)
+        if model is None:
+            self._json(404, {"error": f'model "{name}" not found, try pulling it first'})
+            return
+        if fake.embed_error is not None:
+            status, message = fake.embed_error
+            self._json(status, {"error": message})
+            return
+        given = body.get("input", [])
+        texts = [given] if isinstance(given, str) else list(given)
+        self._json(
+            200,
+            {
+                "model": name,
+                "embeddings": [word_vector(t, model.embedding_length, unit=model.unit_vectors) for t in texts],
+                "total_duration": 14_143_917,
+                "load_duration": 1_019_500,
+                "prompt_eval_count": sum(len(_WORD.findall(t)) for t in texts),
+            },
+        )
 
     def _pull(self, body: dict) -> None:
         fake = self.server.fake
@@ -438,12 +475,28 @@ def _show(model: FakeModel) -> dict:
             "general.file_type": 15,
             "general.parameter_count": 3_212_749_888,
             f"{model.family}.context_length": model.context_length,
-            f"{model.family}.embedding_length": 3072,
+            f"{model.family}.embedding_length": model.embedding_length,
             f"{model.family}.block_count": 28,
         },
-        "capabilities": ["completion", "tools"],
+        "capabilities": list(model.capabilities),
         "modified_at": _MODIFIED_AT,
     }
+
+
+_WORD = re.compile(r"\w+")
+
+
+def word_vector(text: str, dim: int, *, unit: bool = True) -> list[float]:
+    """A deterministic stand-in for an embedding: each lower-cased word adds ±1 in a dimension its hash picks.
+
+    Texts sharing words get close vectors, so retrieval through the real pipeline can find the right chunk.
+    """
+    vector = [0.0] * dim
+    for word in _WORD.findall(text.lower()):
+        digest = hashlib.sha256(word.encode()).digest()
+        vector[int.from_bytes(digest[:4], "big") % dim] += 1.0 if digest[4] & 1 else -1.0
+    norm = sum(v * v for v in vector) ** 0.5
+    return [v / norm for v in vector] if unit and norm else vector
 
 
 def dead_host() -> str:
