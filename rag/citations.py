@@ -1,4 +1,4 @@
-"""Find ``[n]`` citation markers in an answer and map them to the numbered sources."""
+"""Find ``[n]`` citation markers in an answer (near-miss forms normalised first) and map them to sources."""
 
 from __future__ import annotations
 
@@ -43,7 +43,51 @@ def _numbers(body: str) -> list[int]:
 
 
 def _unique(values: list[int]) -> tuple[int, ...]:
+    """Values in first-appearance order, each once."""
     return tuple(dict.fromkeys(values))
+
+
+# -- near-miss citations -----------------------------------------------------------------------------
+# Small models cite by copying the source tag or by habits from other tools. Each form below is rewritten
+# to [n]; every one needs a word ("source", "출처"), a tag or an unusual bracket, so a year "(2019)", an
+# amount "(123)" or a list number "1." never becomes a citation. Numbers have three digits at most.
+_N = r"\d{1,3}"
+_NS = rf"{_N}(?:\s*(?:,|;|-|–|—|\band\b|&|및|와|과)\s*(?:sources?\s*)?{_N})*"
+_WORD = r"(?:sources?|출처|소스|자료|documents?|docs?)"
+_NEAR_MISS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # A copied source tag: <source id="3" file="a.pdf" page="p. 2">, <source id=3>, <source 3>, <source [3] …>.
+    (re.compile(rf"<\s*source\b[^<>\n]*?(?:\bid\s*=\s*[\"']?|\s|\[)({_N})\b[^<>\n]*>", re.IGNORECASE), r"[\1]"),
+    # A copied closing tag, or an opening one without a number, carries no citation.
+    (re.compile(r"[ \t]*<\s*/\s*source\b[^<>\n]*>", re.IGNORECASE), ""),
+    (re.compile(r"<\s*source\s*>\s*", re.IGNORECASE), ""),
+    # (source 3), (Source: 3), (sources 1, 2), (출처 3), (see source 3)
+    (re.compile(rf"\(\s*(?:see\s+)?{_WORD}\s*(?:#|no\.?|:)?\s*({_NS})\s*\)", re.IGNORECASE), r"[\1]"),
+    # [source: 3], [Source #3], [출처: 3], [doc 3]; the plain [Source 3] is parsed as it is.
+    (re.compile(rf"\[\s*{_WORD}\s*(?:#|no\.?|:)\s*({_NS})\s*\]", re.IGNORECASE), r"[\1]"),
+    (re.compile(rf"\[\s*(?:출처|소스|자료|documents?|docs?)\s*({_NS})\s*\]", re.IGNORECASE), r"[\1]"),
+    # 【3】, 【3†source】, ［3］ (full-width brackets), [3†L1-L5] (a tool's anchor after a dagger)
+    (re.compile(rf"[【［]\s*({_NS})\s*(?:†[^】］\n]*)?[】］]"), r"[\1]"),
+    (re.compile(rf"\[\s*({_NS})\s*†[^\]\n]*\]"), r"[\1]"),
+    # [^3] (a footnote), [[3]] (a wiki link), [3, p. 4] / [1, page 2] (a page after the number)
+    (re.compile(rf"\[\^\s*({_N})\s*\]"), r"[\1]"),
+    (re.compile(rf"\[\[\s*({_NS})\s*\]\]"), r"[\1]"),
+    (re.compile(rf"\[\s*({_N})\s*,\s*(?:p\.|pp\.|pages?)\s*[\d\s,–-]*\]", re.IGNORECASE), r"[\1]"),
+    # "Source 3:" or "[Source 3]:" opening a line: the claim that follows is the source's.
+    (re.compile(rf"(?m)^([ \t]*(?:[-*•]\s+)?)\[?{_WORD}\s*({_N})\]?\s*:", re.IGNORECASE), r"\1[\2]"),
+)
+
+
+def normalise_citations(text: str) -> str:
+    """Rewrite tag-style and near-miss citations (``<source id="3">``, ``(source 3)``, ``【3】``, ``[^3]``,
+    ``[[3]]``, "Source 3:" …) as ``[n]``, so they are parsed, checked and shown like any other."""
+    for pattern, replacement in _NEAR_MISS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def marker_spans(text: str) -> list[tuple[int, int, tuple[int, ...]]]:
+    """(start, end, numbers) of every ``[n]``-style marker, in order."""
+    return [(m.start(), m.end(), tuple(_numbers(m.group(1)))) for m in _MARKER.finditer(text)]
 
 
 def parse_citations(text: str, n_sources: int) -> CitationReport:

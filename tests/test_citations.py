@@ -1,10 +1,18 @@
-"""Citation markers: parsing, validation against the number of sources, cleaning, page labels."""
+"""Citation markers: near-miss forms normalised, parsing, validation against the number of sources, cleaning,
+page labels."""
 
 from __future__ import annotations
 
 import pytest
 
-from rag.citations import clean_citations, page_ref, parse_citations, source_label
+from rag.citations import (
+    clean_citations,
+    marker_spans,
+    normalise_citations,
+    page_ref,
+    parse_citations,
+    source_label,
+)
 
 
 @pytest.mark.parametrize(
@@ -69,3 +77,59 @@ def test_page_references_are_one_based() -> None:
     assert page_ref(3, 3) == "p. 4"
     assert page_ref(3, 4) == "pp. 4–5"
     assert source_label("manual.pdf", 2) == "manual.pdf, p. 3"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Issue 13: Qwen2.5-1.5B cited by copying the source tag.
+        ('Two years <source id="3" file="manual.pdf" page="p. 2">.', "Two years [3]."),
+        ("Two years <source id=3>.", "Two years [3]."),
+        ("Two years <source 3>.", "Two years [3]."),
+        ("Two years [3]</source>.", "Two years [3]."),  # a copied closing tag carries nothing
+        ("Two years (source 3).", "Two years [3]."),
+        ("Two years (Sources 1, 2).", "Two years [1, 2]."),
+        ("Two years (see source 2).", "Two years [2]."),
+        ("Two years [source: 3].", "Two years [3]."),
+        ("Two years [Source #3].", "Two years [3]."),
+        ("Two years 【3】.", "Two years [3]."),
+        ("Two years 【3†source】.", "Two years [3]."),
+        ("Two years ［2］.", "Two years [2]."),
+        ("Two years [3†L1-L5].", "Two years [3]."),
+        ("Two years[^3].", "Two years[3]."),
+        ("Two years [[3]].", "Two years [3]."),
+        ("Two years [3, p. 4].", "Two years [3]."),
+        ("Source 3: the warranty lasts two years.", "[3] the warranty lasts two years."),
+        ("- Source 2: two years", "- [2] two years"),
+        ("보증 기간은 2년입니다 (출처 2).", "보증 기간은 2년입니다 [2]."),
+        ("보증 기간은 2년입니다 [출처: 1].", "보증 기간은 2년입니다 [1]."),
+    ],
+)
+def test_near_miss_citations_become_markers(text: str, expected: str) -> None:
+    assert normalise_citations(text) == expected
+    assert parse_citations(normalise_citations(text), n_sources=5).cited  # and are now parsed as citations
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Revenue in (2019) was $5,794 million, a loss of (123).",  # a year and a negative amount
+        "In [2021] it changed; [1000] is no source either.",
+        "1. First step\n2) Second step\n(3) Third step",  # list numbering
+        "Open source 3 times a day. Source code: 3 files.",  # the word without a citation's shape
+        "Sources 2019: none; see (source 2019).",  # four digits: a year, never a source number
+        "Array a[3] and f(3) and x^3 and [x]3.",
+        "Already fine [1] and [2, 3].",
+    ],
+)
+def test_years_amounts_and_prose_are_left_alone(text: str) -> None:
+    assert normalise_citations(text) == text
+
+
+def test_marker_spans_give_position_and_numbers() -> None:
+    text = "A [1]. B [2-3] and [Source 4]."
+    assert [(text[a:b], numbers) for a, b, numbers in marker_spans(text)] == [
+        ("[1]", (1,)),
+        ("[2-3]", (2, 3)),
+        ("[Source 4]", (4,)),
+    ]
