@@ -7,9 +7,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from .citations import clean_citations, parse_citations
+from .citations import clean_citations, normalise_citations, parse_citations
+from .declined import declined_text, is_refusal
 from .errors import LLMError, LLMTimeout, LLMUnavailable, ModelNotFound, RagError, StreamInterrupted
 from .history import ChatHistory
+from .language import question_language
 from .llm import OllamaLLM, TokenStream
 from .models import Hit
 from .prompt import (
@@ -21,6 +23,7 @@ from .prompt import (
     clean_rewrite,
 )
 from .settings import _bool, _float, _int
+from .support import SupportReport, check_support
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +75,9 @@ class Answer:
     """The final result of one question.
 
     ``hits`` are the numbered sources ([1] is ``hits[0]``) in answer mode, and the nearest passages
-    otherwise. ``text`` has citations of numbers that were never given removed.
+    otherwise. ``text`` has near-miss citations rewritten as [n] and those of numbers never given removed.
+    ``declined``: the model said the sources do not hold the answer; ``text`` is then the app's own
+    not-found wording in the question's language. ``support``: each citation checked against its source.
     """
 
     question: str
@@ -90,14 +95,25 @@ class Answer:
     error_kind: str | None = None
     model: str | None = None
     num_ctx: int | None = None
+    declined: bool = False
+    support: SupportReport | None = None
 
     @property
     def cited_hits(self) -> list[tuple[int, Hit]]:
         return [(n, self.hits[n - 1]) for n in self.cited if 0 < n <= len(self.hits)]
 
     def sources(self) -> list[dict]:
-        """JSON-ready numbered sources, as stored in the chat history."""
-        return [{"n": n, "cited": n in self.cited, **hit.to_dict()} for n, hit in enumerate(self.hits, start=1)]
+        """JSON-ready numbered sources, as stored in the chat history; a cited one carries its support mark
+        ("supported", "not_found", "partly") and the figures cited to it that it lacks."""
+        marks = self.support.source_marks() if self.support is not None else {}
+        out = []
+        for n, hit in enumerate(self.hits, start=1):
+            source = {"n": n, "cited": n in self.cited, **hit.to_dict()}
+            if n in marks:
+                source["support"] = marks[n]
+                source["missing_numbers"] = list(self.support.missing_for(n)) if self.support else []
+            out.append(source)
+        return out
 
     def outcome(self, notes: Sequence[str] = ()) -> dict:
         """How the answer went (failure, marks, model, notes), as the UI and the chat history keep it."""
@@ -106,9 +122,12 @@ class Answer:
             "error_kind": self.error_kind,
             "incomplete": self.incomplete,
             "uncited": self.uncited,
+            "declined": self.declined,
             "dropped_sources": self.dropped_sources,
             "model": self.model,
             "notes": list(notes),
+            "unsupported_numbers": list(self.support.unsupported_numbers) if self.support else [],
+            "support_rate": self.support.support_rate if self.support else None,
         }
 
 
@@ -207,20 +226,29 @@ class AnswerStream:
                 return _search_only(base, failure)
             return _failed(base, failure)
         n = len(plan.sources)
-        report = parse_citations(raw, n)
-        text = clean_citations(raw, n)
+        normalised = normalise_citations(raw)  # <source id="3">, (source 3), 【3】 ... are citations too
+        report = parse_citations(normalised, n)
+        text = clean_citations(normalised, n)
         cut_at_limit = failure is None and self._tokens.done_reason == "length"
         error = str(failure) if failure else None
         if cut_at_limit:
             error = "The answer reached the length limit for this context window and was cut off."
+        complete = failure is None and not cut_at_limit
+        # The app words "not found" itself: the model's refusal may be in the wrong language or misleading.
+        declined = complete and is_refusal(text)
+        support = None
+        if not declined:
+            support = check_support(text, {i: hit.chunk.text for i, hit in enumerate(plan.sources, start=1)})
         return replace(
             base,
             mode="answer",
-            text=text,
+            text=declined_text(base.question) if declined else text,
             hits=plan.sources,
-            cited=report.cited,
+            cited=() if declined else report.cited,
             invalid_citations=report.invalid,
-            uncited=report.uncited and bool(text.strip()),
+            uncited=report.uncited and bool(text.strip()) and not declined,
+            declined=declined,
+            support=support,
             dropped_sources=plan.dropped,
             incomplete=failure is not None or cut_at_limit,
             error=error,
@@ -285,7 +313,7 @@ class ChatSession:
             return AnswerStream(_search_only(base, llm_error))
         if llm_error is not None:
             return AnswerStream(_failed(base, llm_error))
-        plan = build_answer_prompt(standalone, hits, num_ctx)
+        plan = build_answer_prompt(standalone, hits, num_ctx, language=question_language(question))
         if not plan.sources:
             error = (
                 f"The model's context window ({num_ctx} tokens) cannot hold even one source; "
@@ -314,7 +342,7 @@ class ChatSession:
         except LLMError as e:
             logger.warning("could not rewrite the follow-up, searching with it as asked: %s", e)
             return question, None
-        standalone = clean_rewrite(reply, question)
+        standalone = clean_rewrite(reply, question, history)
         logger.info("rewrote %r as %r", question, standalone)
         return standalone, None
 

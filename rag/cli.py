@@ -179,6 +179,10 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+#: How ``rag ask`` marks a cited source's support check.
+_SUPPORT_WORDS = {"supported": "✓ supports", "not_found": "✗ not in source", "partly": "~ partly supports"}
+
+
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from .chat import ChatConfig, ChatSession
     from .citations import source_label
@@ -203,27 +207,37 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     answer = stream.result()
     if answer.mode == "search_only":
         print("[search only: no answer was generated; the best passages are below]")
+    if answer.declined:  # the model's refusal was printed as it came; the app's own wording follows
+        print(f"\n[not found] {answer.text}")
     print()
     if answer.error:
         print(f"[{answer.mode}] {answer.error}", file=sys.stderr)
     if answer.incomplete:
         print("[the answer is incomplete]", file=sys.stderr)
     print("sources:")
+    support = answer.support.source_marks() if answer.support else {}
     for n, hit in enumerate(answer.hits, 1):
         mark = "cited" if n in answer.cited else "     "
         scores = f"score {hit.score:.3f}" + (f", dense {hit.dense_score:.3f}" if hit.dense_score is not None else "")
         if hit.chunk.ocr:
             scores += ", " + ocr_label(hit.chunk.ocr, hit.chunk.ocr_confidence)
         label = source_label(hit.chunk.file_name, hit.chunk.page, hit.chunk.page_end)
-        print(f"  [{n}] {mark} {label}  ({scores})")
+        checked = ""
+        if n in support and answer.support is not None:
+            missing = answer.support.missing_for(n)
+            checked = "  " + _SUPPORT_WORDS[support[n]] + (f" (lacks {', '.join(missing)})" if missing else "")
+        print(f"  [{n}] {mark} {label}  ({scores}){checked}")
         if answer.mode != "answer":  # no generated text: the passages are the answer
             text = " ".join(hit.chunk.text.split())
             print(f"       {text[:300]}{'…' if len(text) > 300 else ''}")
     if answer.invalid_citations:
         shown = ", ".join(f"[{n}]" for n in answer.invalid_citations)
         print(f"warning: the answer cites {shown}, which it was not given: not sources, ignore them", file=sys.stderr)
-    if answer.mode == "answer" and answer.uncited:
+    if answer.mode == "answer" and answer.uncited and not answer.declined:
         print("warning: the answer cites none of the sources; check it against them", file=sys.stderr)
+    if answer.support is not None and answer.support.unsupported_numbers:
+        shown = ", ".join(answer.support.unsupported_numbers)
+        print(f"warning: numbers in the answer that appear in none of the sources: {shown}", file=sys.stderr)
     if answer.dropped_sources:
         print(f"note: {answer.dropped_sources} lower-ranked sources did not fit the model's context", file=sys.stderr)
     return 0 if answer.mode in ("answer", "not_found", "search_only") else 1

@@ -252,6 +252,9 @@ class ChatHistory:
                 lines += ["_The answer stopped early and is incomplete._", ""]
             if message.meta.get("error"):
                 lines += [f"_Problem: {_inert(str(message.meta['error']))}_", ""]
+            if message.meta.get("unsupported_numbers"):
+                numbers = ", ".join(str(n) for n in message.meta["unsupported_numbers"])  # type: ignore[attr-defined]
+                lines += [f"_Numbers in the answer that appear in none of its sources: {_inert(numbers)}_", ""]
             if message.standalone_query and message.standalone_query.strip() != question.strip():
                 lines += [f"_Searched for: {_inert(message.standalone_query)}_", ""]
             if message.sources:
@@ -276,7 +279,20 @@ def _source_line(source: Mapping) -> str:
     number = source.get("n")
     label = _inert(source_label(str(source.get("file_name", "?")), int(source.get("page", 0)), source.get("page_end")))
     line = f"- \\[{number}\\] {label}" if number is not None else f"- {label}"
-    return line + (" · cited" if source.get("cited") else "")
+    line += " · cited" if source.get("cited") else ""
+    # The app's check of the citation: the source holds the claim's figures and words, or not.
+    support = _SUPPORT_NOTES.get(str(source.get("support")), "")
+    missing = source.get("missing_numbers") or []
+    if support and missing:
+        support += f" (lacks {_inert(', '.join(str(m) for m in missing))})"
+    return line + support
+
+
+_SUPPORT_NOTES = {
+    "supported": " · supports the claim",
+    "not_found": " · claim not found in this source",
+    "partly": " · supports some claims",
+}
 
 
 def _summary(row: sqlite3.Row) -> ChatSummary:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from .chat import Answer, Turn
 from .citations import page_ref
+from .declined import declined_text
 from .errors import RagError
 from .history import StoredMessage
 from .mdsafe import escape_markdown
@@ -163,6 +164,9 @@ def stored_message(message: StoredMessage, question: str = "") -> dict:
         "error_kind": message.meta.get("error_kind"),
         "incomplete": bool(message.meta.get("incomplete")),
         "uncited": bool(message.meta.get("uncited")),
+        "declined": bool(message.meta.get("declined")),
+        "unsupported_numbers": list(message.meta.get("unsupported_numbers") or []),
+        "support_rate": message.meta.get("support_rate"),
         "dropped_sources": int(message.meta.get("dropped_sources") or 0),
         "model": message.meta.get("model"),
         "notes": list(message.meta.get("notes") or []),
@@ -183,7 +187,8 @@ def history_turns(messages: Sequence[dict], limit: int = 6) -> list[Turn]:
     turns = [
         Turn(m["role"], m["content"])
         for m in messages
-        if m["content"].strip() and (m["role"] == "user" or m.get("mode") == "answer")
+        # A declined answer is the app's not-found wording: nothing to resolve a follow-up against.
+        if m["content"].strip() and (m["role"] == "user" or (m.get("mode") == "answer" and not m.get("declined")))
     ]
     return turns[-limit:]
 
@@ -214,9 +219,18 @@ def answer_notices(message: dict) -> list[Notice]:
         notices.append(Notice("error", error or "No answer could be produced."))
     elif message.get("incomplete"):
         notices.append(Notice("warning", "Incomplete answer: " + (error or "the answer was cut off.")))
-    if mode == "answer" and message.get("uncited") and not message.get("incomplete"):
+    elif mode == "answer" and message.get("declined"):
+        # The model found no answer in the sources: the app says so, in the question's language.
+        notices.append(Notice("warning", declined_text(message.get("question") or "")))
+    declined = bool(message.get("declined"))
+    if mode == "answer" and message.get("uncited") and not message.get("incomplete") and not declined:
         notices.append(
             Notice("warning", "This answer cites no source: check it against the passages below before relying on it.")
+        )
+    if mode == "answer" and not declined and message.get("unsupported_numbers"):
+        numbers = ", ".join(message["unsupported_numbers"])
+        notices.append(
+            Notice("warning", f"Numbers in this answer that appear in none of its sources: {numbers}. Check them.")
         )
     if message.get("dropped_sources"):
         n = message["dropped_sources"]
@@ -227,12 +241,22 @@ def answer_notices(message: dict) -> list[Notice]:
     return notices
 
 
+#: How a cited source's support check is shown: it holds the claim's figures and words, or it does not.
+SUPPORT_LABELS = {"supported": "✓", "not_found": "not in source", "partly": "partly"}
+
+
+def support_label(source: dict) -> str:
+    """ "✓", "not in source" or "partly" for a checked citation; "" when the source was not checked."""
+    return SUPPORT_LABELS.get(str(source.get("support")), "")
+
+
 def source_rows(sources: Sequence[dict]) -> list[dict]:
     """One table row per source; retriever columns left None where that retriever did not score it."""
     return [
         {
             "#": s.get("n", i),
             "cited": bool(s.get("cited")),
+            "supports": support_label(s),
             "file": s.get("file_name", "?"),
             "page": pages_label(s),
             "ocr": ocr_label(bool(s.get("ocr")), s.get("ocr_confidence")),

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from rag.declined import DECLINED_TEXT_KO
 from rag.history import ChatHistory
 from rag.mdsafe import escape_markdown, safe_answer_markdown, safe_stream
 from rag.ui_state import MODE_LABELS, best_span, citing_text, passage_markdown, sentence_spans
@@ -82,7 +83,7 @@ def test_question_gets_streamed_answer_with_its_own_sources(fake: FakeOllama, en
     assert ranking == sorted(ranking, reverse=True) and frame["dense"].max() > 0.3
     # The real retriever found the passage that defines multi-head attention, and it went to the model.
     prompt = fake.chat_requests[-1].body["messages"][-1]["content"]
-    assert "Multi-Head Attention" in prompt and '<source id="1"' in prompt
+    assert "Multi-Head Attention" in prompt and f"<source>\n[1] {PDF_NAME}, p. " in prompt
     # Every source has a card labelled with number, page and file; the cited one says so.
     labels = [plain(e.label) for e in at.expander if e.label.startswith("\\[")]
     assert len(labels) == len(frame)
@@ -268,6 +269,32 @@ def test_injected_markup_in_an_answer_is_shown_not_run(fake: FakeOllama, env) ->
     assert plain(answer).startswith("See ![x](https://evil.example/leak.png) and [click](http://evil.example)")
     for m in at.markdown:  # passages and labels: never a live link or image
         assert not re.search(r"(?<!\\)\]\(|(?<!\\)<[a-z]", m.value), m.value
+
+
+def test_citation_marks_and_a_refusal_in_the_question_language(fake: FakeOllama, env) -> None:
+    # Issue 13: a figure no passage holds, cited as if [1] said it; the copied tag is a citation of [2].
+    fake.queue_chat('The Transformer reaches 7,777 BLEU [1]. It uses attention <source id="2" file="x.pdf">.')
+    at = ask(new_app().run(), "What BLEU score does the Transformer reach?")
+    message = at.session_state["messages"][-1]
+    assert message["content"] == "The Transformer reaches 7,777 BLEU [1]. It uses attention [2]."
+    frame = sources_frame(at)
+    assert frame["supports"][0] == "not in source" and list(frame["cited"][:2]) == [True, True]
+    assert frame["supports"][1] in ("✓", "not in source") and set(frame["supports"][2:]) <= {""}
+    assert any("7,777" in w.value and "none of its sources" in w.value for w in at.warning)
+    label = next(plain(e.label) for e in at.expander if e.label.startswith("\\[1\\]"))
+    assert "claim not in this source" in label
+    assert not any("cites no source" in w.value for w in at.warning)
+
+    # A refusal (in English, under a Korean question): the app says not found, in Korean, and nothing else.
+    fake.queue_chat("The documents do not contain the answer to this question.")
+    at.toggle(key="rewrite_followups").set_value(False).run()  # the reply is the answer's, not a rewrite's
+    at.slider(key="min_score").set_value(0.0).run()  # the model, not the relevance gate, is to decline
+    ask(at, "트랜스포머의 학습 비용은 얼마입니까?")
+    message = at.session_state["messages"][-1]
+    assert message["declined"] and message["content"] == DECLINED_TEXT_KO
+    assert DECLINED_TEXT_KO in [plain(w.value) for w in at.warning]
+    assert not any("cites no source" in w.value for w in at.warning)
+    assert "The documents do not contain" not in page_text(at)
 
 
 # -- the helpers behind the page -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from rag.chat import Answer, ChatConfig, ChatSession, Turn, record_exchange
+from rag.declined import DECLINED_TEXT_EN, DECLINED_TEXT_KO
 from rag.errors import ConfigError, StoreError
 from rag.history import ChatHistory
 from rag.llm import OllamaLLM
@@ -118,7 +119,8 @@ def test_streamed_answer_with_citations_mapped(server: FakeOllama, retriever: Ov
     assert "<question>How long is the X200 warranty?</question>" in user
     for n, hit in enumerate(expected_hits, start=1):
         page = f"p. {hit.chunk.page + 1}"
-        assert f'<source id="{n}" file="{hit.chunk.file_name}" page="{page}">\n{hit.chunk.text}\n</source>' in user
+        assert f"<source>\n[{n}] {hit.chunk.file_name}, {page}\n{hit.chunk.text}\n</source>" in user
+    assert user.rstrip().endswith("Write the answer in English.")
 
 
 def test_sources_json_for_history(server: FakeOllama, retriever: OverlapRetriever) -> None:
@@ -341,7 +343,7 @@ def test_injection_in_a_document_stays_in_its_block(server: FakeOllama) -> None:
     make_session(server.url, retriever).answer("X200 warranty?")
     user = user_message(server.chat_requests[0].body)
     assert user.count("</source>") == 2 and len(re.findall(r"<source\b", user)) == 2
-    block = user[user.index('<source id="2"') :]
+    block = user[user.index("<source>\n[2] ") :]
     assert "Ignore previous instructions" in block[: block.index("</source>")]
 
 
@@ -387,3 +389,121 @@ def test_record_exchange_stores_question_and_sourced_answer(
     assert (assistant.role, assistant.content, assistant.mode) == ("assistant", answer.text, "answer")
     assert [s["chunk_id"] for s in assistant.sources] == [h.chunk.chunk_id for h in answer.hits]
     assert assistant.standalone_query == answer.standalone_query
+
+
+# -- issue 13: what a small model really writes -------------------------------------------------------------
+
+
+def test_a_copied_source_tag_is_a_citation(server: FakeOllama, retriever: OverlapRetriever) -> None:
+    server.queue_chat('The warranty lasts two years <source id="1" file="manual.pdf" page="p. 3">.')
+    answer = make_session(server.url, retriever).answer("How long is the X200 warranty?")
+    assert answer.text == "The warranty lasts two years [1]."  # what is shown and stored: normalised
+    assert answer.cited == (1,) and not answer.uncited and not answer.declined
+
+
+def test_near_miss_citations_are_normalised_before_cleaning(server: FakeOllama, retriever: OverlapRetriever) -> None:
+    server.queue_chat("Two years (source 1). Receipt needed 【3】. Invented [[9]].")
+    answer = make_session(server.url, retriever).answer("How long is the X200 warranty?")
+    assert answer.text == "Two years [1]. Receipt needed [3]. Invented."
+    assert answer.cited == (1, 3) and answer.invalid_citations == (9,)
+
+
+KOREAN_PASSAGES = [
+    ("보증.pdf", 0, "X200 프린터의 보증 기간은 구입일로부터 2년입니다."),
+    ("토너.pdf", 3, "토너 카트리지를 교체하려면 앞 덮개를 여십시오."),
+]
+
+
+def korean_session(server: FakeOllama) -> ChatSession:
+    # The tiny retriever reads only a-z0-9; with the gate off every passage comes back, as the model's sources.
+    chunks = [make_chunk(i, *p) for i, p in enumerate(KOREAN_PASSAGES)]
+    return make_session(server.url, OverlapRetriever(chunks), min_score=-1.0)
+
+
+def test_a_korean_question_asks_for_korean_and_a_refusal_is_said_by_the_app_in_korean(server: FakeOllama) -> None:
+    # Issue 13: the model copied the prompt's English refusal sentence under Korean questions.
+    server.queue_chat("The documents do not contain the answer to this question.")
+    answer = korean_session(server).answer("X200 보증 연장 비용은 얼마입니까?")
+    user = user_message(server.chat_requests[0].body)
+    assert user.rstrip().endswith("Write the answer in Korean.")
+    assert "The documents do not contain" not in str(server.chat_requests[0].body)  # nothing to copy
+    assert answer.mode == "answer" and answer.declined
+    assert answer.text == DECLINED_TEXT_KO
+    assert not answer.uncited and answer.cited == () and answer.support is None
+    assert answer.outcome()["declined"] is True
+
+
+def test_a_korean_refusal_under_an_english_question_is_said_in_english(server: FakeOllama) -> None:
+    server.queue_chat("제공된 문서에는 해당 정보가 없습니다.")
+    answer = korean_session(server).answer("How much does a warranty extension cost?")
+    assert answer.declined and answer.text == DECLINED_TEXT_EN
+
+
+def test_a_partial_answer_with_a_cited_claim_is_not_declined(server: FakeOllama, retriever: OverlapRetriever) -> None:
+    server.queue_chat("The sources do not mention extensions. The warranty lasts two years [1].")
+    answer = make_session(server.url, retriever).answer("How long is the X200 warranty?")
+    assert not answer.declined and answer.text.endswith("two years [1].") and answer.cited == (1,)
+
+
+def test_a_cut_off_refusal_is_not_declined(server: FakeOllama, retriever: OverlapRetriever) -> None:
+    server.queue_chat(["The documents ", "do not contain ", "the answer"], cut_after=2)
+    answer = make_session(server.url, retriever).answer("How long is the X200 warranty?")
+    assert answer.incomplete and not answer.declined and answer.text == "The documents do not contain "
+
+
+def test_each_citation_is_checked_against_the_text_the_model_was_given(
+    server: FakeOllama, retriever: OverlapRetriever, tmp_path: object
+) -> None:
+    # Issue 13: a wrong figure ("30" pages is right, "45" is not), a claim cited to the wrong source, and
+    # the same claim cited to the right one.
+    server.queue_chat(
+        "The X200 prints 45 pages per minute [1]. The X200 warranty lasts two years from purchase [1]. "
+        "The X200 warranty lasts two years from the date of purchase [2]."
+    )
+    answer = make_session(server.url, retriever).answer("How many pages per minute does the X200 print?")
+    assert [h.chunk.text[:20] for h in answer.hits[:2]] == ["The X200 prints 30 p", "The X200 printer war"]
+    report = answer.support
+    assert report is not None
+    assert [(c.source, c.supported) for c in report.checks] == [(1, False), (1, False), (2, True)]
+    assert report.checks[0].missing_numbers == ("45",) and report.unsupported_numbers == ("45",)
+    sources = answer.sources()
+    assert [s.get("support") for s in sources] == ["not_found", "supported", None]
+    assert sources[0]["missing_numbers"] == ["45"]
+    assert answer.outcome()["unsupported_numbers"] == ["45"]
+
+    history = ChatHistory(tmp_path / "history.sqlite3")  # type: ignore[operator]
+    chat_id = history.create_chat("documents")
+    record_exchange(history, chat_id, answer)
+    stored = history.get_chat(chat_id).messages[1]
+    assert [s.get("support") for s in stored.sources] == ["not_found", "supported", None]
+    assert stored.meta["unsupported_numbers"] == ["45"]
+
+
+def test_a_correct_answer_is_marked_supported(server: FakeOllama, retriever: OverlapRetriever) -> None:
+    server.queue_chat("The X200 prints 30 pages per minute in black and white [1].")
+    answer = make_session(server.url, retriever).answer("How many pages per minute does the X200 print?")
+    assert answer.support is not None and answer.support.support_rate == 1.0
+    assert answer.sources()[0]["support"] == "supported" and answer.outcome()["unsupported_numbers"] == []
+
+
+# -- issue 15: the follow-up rewrite is checked before it becomes the search ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "rewrite",
+    [
+        "I could not find this in the provided sources.",
+        "Warranty claims require the original receipt [1].",
+        "What is the capital of Mongolia?",
+    ],
+)
+def test_a_rewrite_that_is_not_the_question_is_not_searched(
+    server: FakeOllama, retriever: OverlapRetriever, rewrite: str
+) -> None:
+    history = [Turn("user", "How long is the X200 warranty?"), Turn("assistant", "Two years [1].")]
+    server.queue_chat(rewrite)
+    server.queue_chat("The original receipt [1].")
+    answer = make_session(server.url, retriever).answer("And what do warranty claims require?", history)
+    assert retriever.calls == [("And what do warranty claims require?", 3)]
+    assert answer.standalone_query == answer.question
+    assert "<question>And what do warranty claims require?</question>" in user_message(server.chat_requests[1].body)

@@ -66,6 +66,24 @@ def test_ask_with_another_model_and_a_citation_it_was_not_given(ready, monkeypat
         [request] = server.chat_requests
     captured = capsys.readouterr()
     assert code == 0 and request.body["model"] == "mistral"
-    assert request.body["messages"][-1]["content"].count("<source id=") == 3
+    assert request.body["messages"][-1]["content"].count("<source>\n[") == 3
     assert "[9]" in captured.err and "not sources" in captured.err
     assert f"[1] cited {ready.name}" in captured.out
+
+
+def test_ask_marks_each_citation_and_says_not_found_in_its_own_words(ready, monkeypatch, capsys):
+    with FakeOllama() as server:
+        server.add_model("llama3.2")
+        monkeypatch.setenv("OLLAMA_HOST", server.url)
+        server.queue_chat("The big model reaches 99.9 BLEU on English-to-German [1].")  # no passage says 99.9
+        assert main(["ask", "What BLEU score does the Transformer reach on English-to-German?"]) == 0
+        checked = capsys.readouterr()
+        server.queue_chat("I could not find this in the provided sources.")
+        assert main(["ask", "What BLEU score does the Transformer reach on English-to-German?"]) == 0
+        declined = capsys.readouterr()
+    line = next(x for x in checked.out.splitlines() if x.startswith("  [1] cited"))
+    assert line.endswith("✗ not in source (lacks 99.9)")
+    assert "numbers in the answer that appear in none of the sources: 99.9" in checked.err
+    # A refusal: the app's wording after the model's, no "cites none of the sources" under it, no marks.
+    assert "[not found] Not found in your documents" in declined.out
+    assert "cites none" not in declined.err and "✗" not in declined.out and "✓" not in declined.out

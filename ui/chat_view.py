@@ -39,6 +39,15 @@ _OCR_HELP = (
     "OCR: the page was an image, and its text was machine-read (mean word confidence). Check such passages"
     " against the page preview."
 )
+_SUPPORT_HELP = (
+    "Whether this source holds what the answer's sentences citing it say: their numbers and dates, and"
+    " most of their words (checked by the app, not by the model). 'not in source': check the claim."
+)
+_SUPPORT_MARK = {
+    "supported": " · :green[✓ supports the claim]",
+    "not_found": " · :orange[claim not in this source]",
+    "partly": " · :orange[supports some claims]",
+}
 _NOTICE = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
 _SCORE_HELP = {
     "dense": "Semantic similarity (cosine, -1 to 1) between the question and the passage.",
@@ -62,6 +71,8 @@ def sources_table(message: dict) -> None:
         drop.append("ocr")
     if message.get("mode") != "answer":
         drop.append("cited")
+    if message.get("mode") != "answer" or not frame["supports"].any():
+        drop.append("supports")
     st.dataframe(
         frame.drop(columns=drop),
         hide_index=True,
@@ -69,6 +80,7 @@ def sources_table(message: dict) -> None:
         column_config={
             "#": st.column_config.NumberColumn("#", width=32, help="Source number, as cited in the answer"),
             "cited": st.column_config.CheckboxColumn("Cited", width=50, help="The answer cites this source"),
+            "supports": st.column_config.TextColumn("Supports", width=90, help=_SUPPORT_HELP),
             "file": st.column_config.TextColumn("File", width=130),
             "page": st.column_config.TextColumn("Page", width=48, help="Page in the PDF (1 = first page)"),
             "ocr": st.column_config.TextColumn("Read by", width=64, help=_OCR_HELP),
@@ -138,12 +150,16 @@ def passage_cards(library: Library, message: dict, *, previews: bool = True) -> 
     for source in message.get("sources") or []:
         n = source.get("n")
         cited = " · :green[:material/check: cited]" if source.get("cited") else ""
+        cited += _SUPPORT_MARK.get(str(source.get("support")), "")
         ocr = ocr_label(bool(source.get("ocr")), source.get("ocr_confidence"))
         label = f"[{n}] p. {pages_label(source)} · {short_name(str(source.get('file_name', '?')))}"
         with st.expander(escape_markdown(label + (f" · {ocr}" if ocr else "")) + cited, expanded=False):
             scores = _scores(source)
             if scores:
                 st.caption(scores)
+            if source.get("missing_numbers"):
+                missing = ", ".join(str(m) for m in source["missing_numbers"])
+                st.caption(":orange[Cited for figures this passage does not contain: " + escape_markdown(missing) + "]")
             if ocr:
                 st.caption(
                     f":orange[:material/document_scanner: Machine-read text ({ocr} confidence):"
@@ -168,7 +184,8 @@ def passage_cards(library: Library, message: dict, *, previews: bool = True) -> 
 def answer_body(message: dict) -> None:
     for notice in answer_notices(message):
         _NOTICE[notice.level](escape_message(notice.text))
-    if message.get("content") and message.get("mode") != "not_found":  # the notice says it already
+    said = message.get("mode") == "not_found" or message.get("declined")
+    if message.get("content") and not said:  # a not-found notice says it already
         st.markdown(safe_answer_markdown(message["content"]))
         if message.get("incomplete"):
             st.caption(":orange[:material/warning: incomplete: the answer stopped early]")
