@@ -161,7 +161,11 @@ def _rounds_to(claimed: Figure, source: Figure) -> bool:
     target = claimed.value * claimed.scale
     for k in scales:
         amount = source.value * k
-        if amount != target and (amount / quantum).quantize(Decimal(1), "ROUND_HALF_UP") * quantum == target:
+        try:
+            rounded = (amount / quantum).quantize(Decimal(1), "ROUND_HALF_UP") * quantum
+        except InvalidOperation:  # beyond Decimal's precision (an OCR'd run of digits): no rounding of it
+            continue
+        if amount != target and rounded == target:
             return True
     return False
 

@@ -170,3 +170,8 @@ def test_key_terms_drop_particles_stopwords_and_units() -> None:
     assert key_terms("The net sales were $5 million") == {"net", "sale", "5"}
     assert key_terms("매출액은") == key_terms("매출액이") == key_terms("매출액") == {"매출", "출액"}
     assert {"영업", "이익"} <= key_terms("영업이익이 증가했습니다")
+
+
+def test_a_run_of_digits_beyond_decimal_precision_is_no_match_and_no_crash() -> None:
+    report = check_support("Net sales were $5.8 billion [1].", {1: "Serial 1" + "0" * 40 + "5 of net sales."})
+    assert not report.checks[0].supported and report.unsupported_numbers == ("$5.8 billion",)
