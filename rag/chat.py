@@ -347,14 +347,23 @@ class ChatSession:
         return standalone, None
 
 
-def record_exchange(history: ChatHistory, chat_id: str, answer: Answer, *, notes: Sequence[str] = ()) -> None:
-    """Store a question and its answer (sources, rewritten query, mode, failure marks) in one transaction."""
-    history.append_exchange(
-        chat_id,
-        answer.question,
-        answer.text,
-        sources=answer.sources(),
-        standalone_query=answer.standalone_query,
-        mode=answer.mode,
-        meta={k: v for k, v in answer.outcome(notes).items() if v},
-    )
+def record_exchange(
+    history: ChatHistory,
+    chat_id: str,
+    answer: Answer,
+    *,
+    notes: Sequence[str] = (),
+    question_id: int | None = None,
+) -> None:
+    """Store a question and its answer (sources, rewritten query, mode, failure marks) in one transaction;
+    or, when the question was stored as it was asked (``question_id``), the answer alone, as its reply."""
+    fields = {
+        "sources": answer.sources(),
+        "standalone_query": answer.standalone_query,
+        "mode": answer.mode,
+        "meta": {k: v for k, v in answer.outcome(notes).items() if v},
+    }
+    if question_id is not None:
+        history.append_message(chat_id, "assistant", answer.text, reply_to=question_id, **fields)
+        return
+    history.append_exchange(chat_id, answer.question, answer.text, **fields)

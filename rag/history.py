@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
+import unicodedata
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from .citations import source_label
 from .errors import HistoryError, NotFoundError
-from .mdsafe import safe_answer_markdown
+from .mdsafe import escape_markdown, safe_answer_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ CREATE TABLE IF NOT EXISTS messages (
     standalone_query TEXT,
     mode TEXT,
     meta TEXT,
+    reply_to INTEGER,
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_by_chat ON messages (chat_id, id);
@@ -69,6 +72,9 @@ class StoredMessage:
     mode: str | None = None
     #: what else the answer's display needs: error, error_kind, incomplete, uncited, notes, model
     meta: Mapping[str, object] = field(default_factory=dict)
+    #: an answer's question (its message id): the answer is listed right after it, even when it was
+    #: stored later than another question of the chat (two tabs on one chat)
+    reply_to: int | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,8 @@ class ChatHistory:
                 columns = {r["name"] for r in conn.execute("PRAGMA table_info(messages)")}
                 if "meta" not in columns:  # a history file from before answers kept their state
                     conn.execute("ALTER TABLE messages ADD COLUMN meta TEXT")
+                if "reply_to" not in columns:  # from before questions were stored as they were asked
+                    conn.execute("ALTER TABLE messages ADD COLUMN reply_to INTEGER")
         except (OSError, sqlite3.Error) as e:
             raise HistoryError(f"cannot open chat history at {self.path}: {e}") from e
 
@@ -141,10 +149,15 @@ class ChatHistory:
         standalone_query: str | None = None,
         mode: str | None = None,
         meta: Mapping[str, object] | None = None,
+        reply_to: int | None = None,
     ) -> StoredMessage:
-        """Add a message at the end of a chat and bump the chat's ``updated_at``."""
+        """Add a message at the end of a chat and bump the chat's ``updated_at``.
+
+        The chat page stores a question the moment it is asked and its answer when it ends, with
+        ``reply_to`` set to the question's id: a reload or a closed tab in between loses neither.
+        """
         with self._connect() as conn:
-            return self._insert(conn, chat_id, role, content, sources, standalone_query, mode, meta)
+            return self._insert(conn, chat_id, role, content, sources, standalone_query, mode, meta, reply_to)
 
     def append_exchange(
         self,
@@ -160,7 +173,7 @@ class ChatHistory:
         """A question and its answer in one transaction: never a question left without its answer."""
         with self._connect() as conn:
             asked = self._insert(conn, chat_id, "user", question, (), None, None, None)
-            answered = self._insert(conn, chat_id, "assistant", answer, sources, standalone_query, mode, meta)
+            answered = self._insert(conn, chat_id, "assistant", answer, sources, standalone_query, mode, meta, asked.id)
         return asked, answered
 
     def _insert(
@@ -173,6 +186,7 @@ class ChatHistory:
         standalone_query: str | None,
         mode: str | None,
         meta: Mapping[str, object] | None,
+        reply_to: int | None = None,
     ) -> StoredMessage:
         if role not in ("user", "assistant"):
             raise ValueError(f"role must be 'user' or 'assistant', got {role!r}")
@@ -183,9 +197,9 @@ class ChatHistory:
         if row is None:
             raise NotFoundError(f"no chat with id {chat_id!r}")
         cur = conn.execute(
-            "INSERT INTO messages (chat_id, role, content, sources, standalone_query, mode, meta, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (chat_id, role, content, sources_json, standalone_query, mode, meta_json, now),
+            "INSERT INTO messages (chat_id, role, content, sources, standalone_query, mode, meta, reply_to,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (chat_id, role, content, sources_json, standalone_query, mode, meta_json, reply_to, now),
         )
         title = _title_from(content) if row["title"] == _UNTITLED and role == "user" else row["title"]
         conn.execute("UPDATE chats SET updated_at = ?, title = ? WHERE id = ?", (now, title, chat_id))
@@ -199,6 +213,7 @@ class ChatHistory:
             standalone_query=standalone_query,
             mode=mode,
             meta=dict(meta or {}),
+            reply_to=reply_to,
         )
 
     def list_chats(self, collection: str) -> list[ChatSummary]:
@@ -215,7 +230,11 @@ class ChatHistory:
             row = conn.execute("SELECT * FROM chats WHERE id = ?", (chat_id,)).fetchone()
             if row is None:
                 raise NotFoundError(f"no chat with id {chat_id!r}")
-            rows = conn.execute("SELECT * FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,)).fetchall()
+            rows = conn.execute(
+                # An answer right after its question, whenever it was stored.
+                "SELECT * FROM messages WHERE chat_id = ? ORDER BY COALESCE(reply_to, id), id",
+                (chat_id,),
+            ).fetchall()
         return ChatRecord(summary=_summary(row), messages=tuple(_message(r) for r in rows))
 
     def rename_chat(self, chat_id: str, title: str) -> None:
@@ -239,12 +258,20 @@ class ChatHistory:
         in other Markdown viewers, which must not fetch an image or follow a link a PDF planted.
         """
         record = self.get_chat(chat_id)
-        lines = [f"# {_inert(record.summary.title)}", "", f"_Collection: {_inert(record.summary.collection)}_", ""]
+        summary = record.summary
+        lines = [
+            f"# {_inert(full_title(record))}",
+            "",
+            f"_Collection: {_inert(summary.collection)} · {summary.updated_at[:10]}_",
+            "",
+        ]
         question = ""
-        for message in record.messages:
+        for i, message in enumerate(record.messages):
             if message.role == "user":
                 question = message.content
                 lines += ["## Question", "", _inert(question), ""]
+                if i + 1 == len(record.messages) or record.messages[i + 1].role == "user":
+                    lines += [f"_{NO_ANSWER}_", ""]
                 continue
             answer = safe_answer_markdown(message.content) if message.content else _mode_note(message.mode)
             lines += ["### Answer", "", answer, ""]
@@ -261,7 +288,58 @@ class ChatHistory:
                 lines += ["**Sources**", ""]
                 lines += [_source_line(s) for s in message.sources]
                 lines.append("")
+                lines += _passages(message)
         return "\n".join(lines).rstrip() + "\n"
+
+
+#: Shown for a question whose answer never came (the tab closed or reloaded, the app stopped).
+NO_ANSWER = "No answer (interrupted): the page was closed or reloaded before the answer was stored."
+
+
+def full_title(record: ChatRecord) -> str:
+    """The chat's title; an automatic one (the first question, cut for the list) in full."""
+    title = record.summary.title
+    first = next((m.content for m in record.messages if m.role == "user"), "")
+    if title.endswith("…") and " ".join(first.split()).startswith(title[:-1]):
+        return " ".join(first.split())
+    return title
+
+
+_UNSAFE_FILE_CHARS = re.compile(r"[^\w.-]+")
+
+
+def export_filename(record: ChatRecord) -> str:
+    """A file name for a chat's Markdown: its title and date, e.g. ``what-is-attention-2026-12-01.md``.
+
+    Letters of any script are kept; path separators, punctuation and spaces become dashes.
+    """
+    summary = record.summary
+    stem = _UNSAFE_FILE_CHARS.sub("-", unicodedata.normalize("NFC", full_title(record)).lower())
+    stem = stem.strip("-.")
+    if len(stem) > 60:  # at a word's end
+        stem = stem[:61].rsplit("-", 1)[0] if "-" in stem[:61] else stem[:60]
+    stem = stem.rstrip("-.") or "chat"
+    return f"{stem}-{summary.updated_at[:10]}.md"
+
+
+def _passages(message: StoredMessage) -> list[str]:
+    """The text of each passage the answer cited (every passage when no answer was generated:
+    the passages are then the reply), as quotes, so the file can be checked without the app."""
+    generated = message.mode == "answer" and bool(message.content)
+    lines = []
+    for source in message.sources:
+        if generated and not source.get("cited"):
+            continue
+        text = str(source.get("text") or "").strip()
+        if not text:
+            continue
+        where = source_label(str(source.get("file_name", "?")), int(source.get("page", 0)), source.get("page_end"))
+        label = _inert(where)
+        lines += [f"**\\[{source.get('n')}\\] {label}**", ""]
+        # Document text exactly as text (no Markdown of its own), one quote, paragraphs kept.
+        quoted = escape_markdown(text).replace("\n\n", "\n>\n> ")
+        lines += ["> " + quoted, ""]
+    return lines
 
 
 def _mode_note(mode: str | None) -> str:
@@ -316,4 +394,5 @@ def _message(row: sqlite3.Row) -> StoredMessage:
         standalone_query=row["standalone_query"],
         mode=row["mode"],
         meta=json.loads(row["meta"]) if row["meta"] else {},
+        reply_to=row["reply_to"],
     )

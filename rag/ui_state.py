@@ -17,7 +17,7 @@ from .chat import Answer, Turn
 from .citations import page_ref
 from .declined import declined_text
 from .errors import RagError
-from .history import StoredMessage
+from .history import NO_ANSWER, StoredMessage
 from .mdsafe import escape_markdown
 from .models import Hit, ocr_label
 
@@ -174,12 +174,33 @@ def stored_message(message: StoredMessage, question: str = "") -> dict:
 
 
 def stored_messages(messages: Iterable[StoredMessage]) -> list[dict]:
+    """A reopened chat; a question whose answer never came (stored as it was asked, then the tab
+    closed) is followed by a note saying so, never left looking unanswered on purpose."""
     out, question = [], ""
     for m in messages:
         if m.role == "user":
+            if out and out[-1]["role"] == "user":
+                out.append(interrupted_message(question))
             question = m.content
         out.append(stored_message(m, question))
+    if out and out[-1]["role"] == "user":
+        out.append(interrupted_message(question))
     return out
+
+
+def interrupted_message(question: str) -> dict:
+    """The place of an answer that never came: the page stopped before it was stored."""
+    return {
+        "id": uuid.uuid4().hex,
+        "role": "assistant",
+        "content": "",
+        "question": question,
+        "standalone_query": question,
+        "mode": "error",
+        "sources": [],
+        "error": NO_ANSWER,
+        "error_kind": "interrupted",
+    }
 
 
 def history_turns(messages: Sequence[dict], limit: int = 6) -> list[Turn]:

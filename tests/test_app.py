@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -48,7 +49,14 @@ def fake(server: FakeOllama, env) -> Iterator[FakeOllama]:
     server.models.clear()
     server.add_model("llama3.2")
     resources.ollama_models.clear()  # the page caches the model list for a few seconds
+    history = chat_history(env)
+    for chat in history.list_chats("documents"):  # a new session reopens the last chat: start each test empty
+        history.delete_chat(chat.id)
     yield server
+
+
+def chat_history(settings) -> ChatHistory:
+    return ChatHistory(settings.data_dir / "history.sqlite3")
 
 
 def ask(at, question: str):
@@ -226,25 +234,107 @@ def test_search_mode_choice_decides_which_retrievers_score_the_sources(fake: Fak
     assert "denselexical" in found_by["hybrid"]  # hybrid: passages both retrievers ranked
 
 
-def test_history_reopen_download_and_delete(fake: FakeOllama, env) -> None:
+def chat_buttons(at) -> list[tuple[str, str]]:
+    """The sidebar's chats, top to bottom: (chat id, label)."""
+    return [(b.key.removeprefix("chat-"), plain(b.label)) for b in at.sidebar.button if b.key.startswith("chat-")]
+
+
+def test_chats_listed_in_the_sidebar_reopened_renamed_downloaded_and_deleted(
+    fake: FakeOllama, env, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake.queue_chat("Dropout with a rate of 0.1 was used [1].")
     at = ask(new_app().run(), "Which dropout rate was used?")
-    chat_id = at.session_state["chat_id"]
-    assert at.download_button(key="download_chat").label == "Download as Markdown"
-
+    first = at.session_state["chat_id"]
     at.button(key="new_chat").click().run()
     assert at.session_state["messages"] == [] and not at.dataframe
-    at.selectbox(key="chat_picker").set_value(chat_id).run()
-    messages = at.session_state["messages"]
-    assert [m["role"] for m in messages] == ["user", "assistant"]
+    fake.queue_chat("Adam was used [1].")
+    ask(at, "Which optimizer was used?")
+    second = at.session_state["chat_id"]
+    assert chat_buttons(at) == [(second, "Which optimizer was used?"), (first, "Which dropout rate was used?")]
+
+    # A reload (a new session) opens the last chat, where the user left off.
+    at = new_app().run()
+    assert at.session_state["chat_id"] == second and "Adam was used" in page_text(at)
+    at.button(key=f"chat-{first}").click().run()
+    assert [m["role"] for m in at.session_state["messages"]] == ["user", "assistant"]
     assert "Dropout with a rate of 0.1 was used" in page_text(at)
     assert set(sources_frame(at)["file"]) == {PDF_NAME}  # the reopened answer brought its sources
 
-    markdown = ChatHistory(env.data_dir / "history.sqlite3").export_markdown(chat_id)
-    assert "## Question" in markdown and PDF_NAME in markdown
+    offered = downloads(monkeypatch)
+    at.text_input(key=f"title-{first}").input("Dropout / regularisation: notes").run()
+    at.button(key="rename_chat").click().run()
+    assert chat_history(env).get_chat(first).summary.title == "Dropout / regularisation: notes"
+    assert (first, "Dropout / regularisation: notes") in chat_buttons(at)
+    name, markdown = offered[-1]
+    assert name == f"dropout-regularisation-notes-{datetime.now(UTC):%Y-%m-%d}.md"
+    assert markdown.startswith("# Dropout / regularisation: notes\n") and "## Question" in markdown
+
     at.button(key="delete_chat").click().run()
     assert not at.exception
-    assert chat_id not in {c.id for c in ChatHistory(env.data_dir / "history.sqlite3").list_chats("documents")}
+    assert at.session_state["chat_id"] is None and at.session_state["messages"] == []
+    assert [c.id for c in chat_history(env).list_chats("documents")] == [second]
+    assert [chat for chat, _ in chat_buttons(at)] == [second]
+
+
+def downloads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """(file name, text) of each file the page offers for download, as Streamlit's media store receives it."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    offered: list[tuple[str, str]] = []
+    store = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, data, mimetype, kind, filename=None):
+        if mimetype == "text/markdown":
+            offered.append((filename, data.decode() if isinstance(data, bytes) else data))
+        return store(self, data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    return offered
+
+
+def test_a_run_stopped_mid_answer_keeps_the_question_and_the_text_so_far(fake: FakeOllama, env) -> None:
+    """A reload or a closed tab stops the session's run mid-answer; the exchange must survive it."""
+    fake.queue_chat(["Each position ", "gets sine ", "and cosine ", "values [1]. "] + ["More words. "] * 60,
+                    token_delay_s=0.5, delay_after=4)  # fmt: skip
+    at = new_app().run()
+    at.chat_input(key="question").set_value("How are positions encoded?")
+    with pytest.raises(RuntimeError, match="timed out"):
+        at.run(timeout=15)  # AppTest stops the run here, as Streamlit does when the tab goes away
+    [chat] = chat_history(env).list_chats("documents")
+    stored = chat_history(env).get_chat(chat.id).messages
+    assert [(m.role, m.reply_to) for m in stored] == [("user", None), ("assistant", stored[0].id)]
+    assert stored[0].content == "How are positions encoded?"
+    assert stored[1].content.startswith("Each position gets sine and cosine values [1].")
+    assert stored[1].meta["incomplete"] and stored[1].meta["error_kind"] == "interrupted"
+
+    reopened = new_app().run()  # the reload: a new session opens the chat where it stopped
+    assert reopened.session_state["chat_id"] == chat.id
+    assert [m["role"] for m in reopened.session_state["messages"]] == ["user", "assistant"]
+    assert any(w.value.startswith("Incomplete answer") for w in reopened.warning)
+    assert "Each position gets sine and cosine values" in page_text(reopened)
+
+
+def test_a_second_question_never_erases_the_first_exchange(fake: FakeOllama, env) -> None:
+    """While an answer streams the input is disabled; whatever else stops that run (another question's rerun
+    in an older client, a click in the sidebar) keeps the first exchange, on screen and in the history."""
+    fake.queue_chat(["Six ", "layers ", "are stacked [1]. "] + ["Still going. "] * 60, token_delay_s=0.5, delay_after=3)
+    at = new_app().run()
+    at.chat_input(key="question").set_value("How many encoder layers?")
+    with pytest.raises(RuntimeError, match="timed out"):
+        at.run(timeout=15)
+    at.run()  # the rerun that stopped it (a click): the exchange so far is on screen
+    assert "Six layers are stacked" in page_text(at) and any(w.value.startswith("Incomplete") for w in at.warning)
+    fake.queue_chat("How many attention heads does the Transformer use?")  # the follow-up's rewrite
+    fake.queue_chat("Eight heads are used [1].")
+    ask(at, "How many attention heads?")
+    assert not at.chat_input(key="question").disabled
+    messages = at.session_state["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[0]["content"] == "How many encoder layers?" and messages[1]["content"].startswith("Six layers")
+    assert messages[3]["content"] == "Eight heads are used [1]."
+    [chat] = chat_history(env).list_chats("documents")
+    stored = chat_history(env).get_chat(chat.id).messages
+    assert [m.content.split(" ")[0] for m in stored] == ["How", "Six", "How", "Eight"]
 
 
 def test_page_preview_on_demand(fake: FakeOllama, env) -> None:

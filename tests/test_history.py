@@ -237,3 +237,76 @@ def test_a_history_file_from_before_meta_is_migrated(tmp_path):
     assert history.get_chat("c1").messages[0].meta == {}
     history.append_exchange("c1", "again?", "yes", meta={"model": "llama3.2"})
     assert history.get_chat("c1").messages[-1].meta == {"model": "llama3.2"}
+
+
+def test_a_question_is_stored_before_its_answer_and_the_answer_follows_it(path: Path) -> None:
+    """The chat page stores a question as it is asked; an answer stored later (a second tab asked meanwhile)
+    is still listed right after its own question."""
+    history = ChatHistory(path)
+    chat_id = history.create_chat("documents")
+    first = history.append_message(chat_id, "user", "How long is the warranty?")
+    second = history.append_message(chat_id, "user", "And the battery?")  # another tab, before the answer
+    history.append_message(chat_id, "assistant", "Battery: one year [1].", reply_to=second.id, mode="answer")
+    history.append_message(chat_id, "assistant", "Two years [1].", reply_to=first.id, mode="answer")
+    messages = ChatHistory(path).get_chat(chat_id).messages
+    assert [m.content for m in messages] == [
+        "How long is the warranty?",
+        "Two years [1].",
+        "And the battery?",
+        "Battery: one year [1].",
+    ]
+    assert messages[1].reply_to == first.id
+
+
+def test_a_question_never_answered_reopens_saying_so(path: Path) -> None:
+    from rag.history import NO_ANSWER
+    from rag.ui_state import stored_messages
+
+    history = ChatHistory(path)
+    chat_id = history.create_chat("documents")
+    history.append_message(chat_id, "user", "What is covered?")  # the tab closed before any answer
+    history.append_message(chat_id, "user", "Is water damage covered?")
+    answer = history.append_message(chat_id, "assistant", "No [1].", mode="answer")
+    history.append_message(chat_id, "user", "And theft?")  # the app stopped here
+    shown = stored_messages(history.get_chat(chat_id).messages)
+    assert [(m["role"], m.get("error_kind")) for m in shown] == [
+        ("user", None),
+        ("assistant", "interrupted"),
+        ("user", None),
+        ("assistant", None),
+        ("user", None),
+        ("assistant", "interrupted"),
+    ]
+    assert shown[1]["error"] == NO_ANSWER and shown[3]["id"] == f"h{answer.id}"
+    markdown = history.export_markdown(chat_id)
+    assert markdown.count(f"_{NO_ANSWER}_") == 2
+
+
+def test_export_is_named_after_the_chat_and_quotes_the_cited_passages(path: Path) -> None:
+    from rag.history import export_filename
+
+    history = ChatHistory(path)
+    question = (
+        "Passage retrieval: how does dense retrieval compare with BM25 on open-domain question answering benchmarks?"
+    )
+    chat_id = history.create_chat("documents")
+    history.append_message(chat_id, "user", question)
+    sources = [
+        {**SOURCES[0], "text": "Dense retrieval beats BM25 by 9-19 points.\n\nSee https://example.org/dpr for code."},
+        {**SOURCES[1], "text": "An unrelated passage that was not cited."},
+    ]
+    history.append_message(chat_id, "assistant", "It does better [1].", sources=sources, mode="answer")
+    summary = history.get_chat(chat_id).summary
+    assert summary.title.endswith("…")  # cut for the sidebar
+    markdown = history.export_markdown(chat_id)
+    assert markdown.startswith(f"# {question}\n")  # the heading is the whole question
+    assert f"_Collection: documents · {summary.updated_at[:10]}_" in markdown
+    quoted = markdown[markdown.index("**\\[1\\] manual.pdf, p. 3**") :]
+    assert "> Dense retrieval beats BM25 by 9\\-19 points\\." in quoted
+    assert "not cited" not in markdown  # only the passages the answer relies on are quoted
+    assert not re.search(r"https://example", markdown)  # the passage's URL stays inert
+
+    name = export_filename(history.get_chat(chat_id))
+    assert re.fullmatch(r"passage-retrieval-how-does-dense-retrieval-compare-with-bm25-\d{4}-\d\d-\d\d\.md", name)
+    history.rename_chat(chat_id, "../../etc/passwd: 한국어 노트?")
+    assert export_filename(history.get_chat(chat_id)).startswith("etc-passwd-한국어-노트-")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from rag.chat import Answer, ChatConfig, ChatSession
-from rag.errors import LLMError, RagError
+from rag.chat import Answer, AnswerStream, ChatConfig, ChatSession
+from rag.errors import LLMError
 from rag.library import Library
 from rag.llm import OllamaLLM, normalise_model_name
 from rag.mdsafe import escape_markdown, escape_message, safe_answer_markdown, safe_stream
@@ -27,7 +28,6 @@ from rag.ui_state import (
     pages_label,
     passage_markdown,
     source_rows,
-    stored_messages,
 )
 from ui import resources
 from ui.common import Ollama
@@ -194,7 +194,8 @@ def answer_body(message: dict) -> None:
 def answer_sources(library: Library, message: dict) -> None:
     sources = message.get("sources") or []
     if not sources:
-        st.caption("No passages were found in this collection.")
+        if message.get("error_kind") != "interrupted":  # a question never answered was never searched either
+            st.caption("No passages were found in this collection.")
         return
     question, searched = message.get("question") or "", message.get("standalone_query") or ""
     heading = "Nearest passages" if message.get("mode") in ("not_found", "search_only", "error") else "Sources"
@@ -216,11 +217,23 @@ def assistant_message(library: Library, llm: OllamaLLM | None, message: dict) ->
         answer_sources(library, message)
 
 
-def answer_live(library: Library, session: ChatSession, question: str, messages: list[dict]) -> Answer:
-    """Search, show the sources at once, stream the answer beside them; returns the final answer."""
+def answer_live(
+    library: Library,
+    session: ChatSession,
+    question: str,
+    messages: list[dict],
+    on_stream: Callable[[AnswerStream], None] | None = None,
+) -> Answer:
+    """Search, show the sources at once, stream the answer beside them; returns the final answer.
+
+    ``on_stream`` gets the stream before it is read: whoever stores the answer can close it and keep
+    the text so far when the run is stopped mid-answer (a reload, a closed tab).
+    """
     left, right = st.columns(ANSWER_COLUMNS, gap="medium")
     with left, st.spinner("Searching your documents…"):
         stream = session.ask(question, history_turns(messages))
+    if on_stream is not None:
+        on_stream(stream)
     with right:
         answer_sources(library, live_message(stream))
     with left:
@@ -336,64 +349,3 @@ def model_picker(settings: Settings, config: ChatConfig, ollama: Ollama) -> Olla
         if name.strip():
             pull_button(llm, name.strip(), key="pull-named")
     return llm
-
-
-def chats_sidebar(history, collection: str) -> None:
-    """New chat, reopen an earlier one, download it as Markdown, delete it."""
-    state = st.session_state
-    st.subheader("Chats")
-    if st.button("New chat", icon=":material/add:", key="new_chat", width="stretch"):
-        state.update(chat_id=None, messages=[], chat_picker=None)
-    chats = {c.id: c for c in list_chats(history, collection)}
-
-    def reopen() -> None:
-        chosen = state.get("chat_picker")
-        try:
-            if chosen:
-                state.update(chat_id=chosen, messages=stored_messages(history.get_chat(chosen).messages))
-        except RagError as e:
-            state.chat_error = f"Cannot reopen that chat: {e}"
-
-    st.selectbox(
-        "Reopen a chat",
-        list(chats),
-        key="chat_picker",
-        on_change=reopen,
-        placeholder="Earlier chats",
-        format_func=lambda i: f"{chats[i].title} · {chats[i].updated_at[:10]}",
-        index=None,
-    )
-    if state.get("chat_error"):
-        st.error(escape_message(state.pop("chat_error")))
-    if not (state.chat_id and state.chat_id in chats):
-        return
-    st.download_button(
-        "Download as Markdown",
-        history_markdown(history, state.chat_id),
-        file_name=f"chat-{state.chat_id[:8]}.md",
-        mime="text/markdown",
-        key="download_chat",
-    )
-    if st.button("Delete this chat", icon=":material/delete:", key="delete_chat"):
-        try:
-            history.delete_chat(state.chat_id)
-        except RagError as e:
-            st.error("Cannot delete the chat: " + escape_message(str(e)))
-            return
-        state.update(chat_id=None, messages=[], next_chat_pick=None)
-        st.rerun()
-
-
-def list_chats(history, collection: str) -> list:
-    try:
-        return history.list_chats(collection)
-    except RagError as e:
-        st.error("Cannot read the chat history: " + escape_message(str(e)))
-        return []
-
-
-def history_markdown(history, chat_id: str) -> str:
-    try:
-        return history.export_markdown(chat_id)
-    except RagError as e:
-        return f"Export failed: {e}\n"
