@@ -37,6 +37,7 @@ if uploads:
 
 docs_view.jobs_panel(library, settings)
 
+docs_view.deleted_notice()
 docs = library.documents(collection)
 st.subheader(f"In this collection: {len(docs)} document{'s' if len(docs) != 1 else ''}")
 if not docs:

@@ -258,3 +258,30 @@ def test_time_left_follows_the_page_rate() -> None:
     assert CurrentFile("a.pdf", 1, 1, None, 0, 0, 1000.0).seconds_left(1010.0) is None  # not opened yet
     assert CurrentFile("a.pdf", 1, 1, 100, 2, 0, 1000.0).seconds_left(1010.0) is None  # too early to tell
     assert [human_duration(s) for s in (3, 42, 150, 5400)] == ["about 5 s", "about 40 s", "about 2 min", "about 1.5 h"]
+
+
+def test_after_a_delete_the_form_is_empty_and_says_what_went(env, tmp_path) -> None:
+    from tests.pdfgen import text_pdf
+    from ui import resources
+
+    paths = []
+    for name, line in (("warranty.pdf", "The warranty lasts two years."), ("battery.pdf", "Batteries last a year.")):
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(text_pdf([line]))
+    library = resources.library(env)
+    warranty, battery = library.ingest(paths)
+    at = documents_page()
+    at.multiselect(key="delete_docs").set_value([warranty.doc_id]).run()
+    assert at.button(key="delete_docs_go").label == "Delete 1 document"
+    at.checkbox(key="delete_docs_sure").check().run()
+    at.button(key="delete_docs_go").click().run()
+    assert not at.exception
+    assert [d.file_name for d in library.documents("documents")] == ["battery.pdf"]
+    assert list(documents_frame(at)["file"]) == ["battery.pdf"]
+    # The form starts over: nothing chosen, not confirmed, and the page says what was deleted.
+    assert at.multiselect(key="delete_docs").value == []
+    assert not at.checkbox(key="delete_docs_sure").value
+    assert at.button(key="delete_docs_go").label == "Delete" and at.button(key="delete_docs_go").disabled
+    assert [plain(s.value) for s in at.success] == ["Deleted “warranty.pdf” with its chunks."]
+    at.run()
+    assert not at.success  # said once

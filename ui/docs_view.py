@@ -225,6 +225,36 @@ def _doc_label(docs: list[DocumentInfo]):
     return lambda doc_id: f"{by_id[doc_id].file_name} ({doc_id[:8]})"
 
 
+DELETED_KEY = "deleted_docs"  # what the last delete did, shown once on the next run
+
+
+def _delete_chosen(library: Library, collection: str, docs: list[DocumentInfo]) -> None:
+    """The delete button's callback: it runs before the page, so the form can be reset here (a widget's
+    value cannot be changed once the page has drawn it, and the browser would send the old one back)."""
+    state = st.session_state
+    names = {d.doc_id: d.file_name for d in docs}
+    deleted, failed = [], []
+    for doc_id in state.get("delete_docs") or []:
+        try:
+            library.delete_document(collection, doc_id)
+            deleted.append(names.get(doc_id, doc_id[:12]))
+        except RagError as e:
+            failed.append(f"Could not delete {names.get(doc_id, doc_id[:12])}: {e}")
+    state[DELETED_KEY] = (deleted, failed)
+    state["delete_docs"] = []
+    state["delete_docs_sure"] = False
+
+
+def deleted_notice() -> None:
+    """The outcome of the last delete, once: which documents went, and any that could not be deleted."""
+    deleted, failed = st.session_state.pop(DELETED_KEY, ([], []))
+    if deleted:
+        names = ", ".join(f"“{escape_markdown(n)}”" for n in deleted)
+        st.success(f"Deleted {names} with {'its' if len(deleted) == 1 else 'their'} chunks.", icon=":material/delete:")
+    for problem in failed:
+        st.error(escape_message(problem))
+
+
 def delete_documents(library: Library, collection: str, docs: list[DocumentInfo]) -> None:
     chosen = st.multiselect(
         "Documents to delete",
@@ -236,20 +266,14 @@ def delete_documents(library: Library, collection: str, docs: list[DocumentInfo]
     sure = st.checkbox(
         "Yes, delete them with their chunks and stored originals", key="delete_docs_sure", disabled=not chosen
     )
-    if st.button(
-        f"Delete {len(chosen)} document(s)",
+    st.button(
+        f"Delete {len(chosen)} document{'' if len(chosen) == 1 else 's'}" if chosen else "Delete",
         key="delete_docs_go",
         disabled=not (chosen and sure),
         icon=":material/delete:",
-    ):
-        for doc_id in chosen:
-            try:
-                library.delete_document(collection, doc_id)
-            except RagError as e:
-                st.error(f"Could not delete {escape_markdown(doc_id[:12])}: " + escape_message(str(e)))
-        for key in ("delete_docs", "delete_docs_sure"):
-            st.session_state.pop(key, None)
-        st.rerun()
+        on_click=_delete_chosen,
+        args=(library, collection, docs),
+    )
 
 
 def reocr_documents(library: Library, settings: Settings, collection: str, docs: list[DocumentInfo]) -> None:
