@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import ModelMismatchError, NotFoundError, StoreError
 from .models import Chunk
+from .names import check_collection_name
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -145,7 +146,7 @@ class VectorStore:
         except NotFoundError:
             if not create:
                 raise
-            # Invalid names are Chroma's errors too, so they come out as StoreError with Chroma's reason.
+            check_collection_name(name)  # the app's one rule, in plain words (Chroma's message is raw)
             with _failing_to(f"create collection {name!r}"):
                 collection = self.client.get_or_create_collection(
                     name,

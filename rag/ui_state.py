@@ -340,22 +340,3 @@ def offered_modes(search_mode: str, rerank_model: str) -> list[str]:
     modes = [m for m in ("hybrid+rerank", "hybrid", "dense", "lexical") if m != "hybrid+rerank" or rerank_model]
     return sorted(modes, key=lambda m: m != search_mode)
 
-
-# -- collections ---------------------------------------------------------------------------------------
-
-_COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,126}[A-Za-z0-9]")
-
-
-def collection_name_problem(name: str) -> str | None:
-    """Why ``name`` cannot name a collection (the vector store's rules), or None when it can."""
-    name = name.strip()
-    if not name:
-        return "Enter a name."
-    if not _COLLECTION_NAME.fullmatch(name):
-        return (
-            "Use 3 to 128 characters: English letters, digits, '.', '_' or '-', starting and ending "
-            "with a letter or digit (the vector store does not accept other characters)."
-        )
-    if ".." in name:
-        return "A name may not contain '..'."
-    return None

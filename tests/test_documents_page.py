@@ -194,6 +194,10 @@ def test_collections_create_switch_delete(env) -> None:
     at.text_input(key="new_collection").input("한국어 문서").run()
     at.button(key="create_collection").click().run()
     assert any("English letters, digits" in e.value for e in at.error)
+    for name, reason in (("ko", "at least 3 characters"), ("192.168.0.1", "may not look like an IP address")):
+        at.text_input(key="new_collection").input(name).run()
+        at.button(key="create_collection").click().run()
+        assert [reason in plain(e.value) and "Validation error" not in e.value for e in at.error] == [True], name
 
     at.text_input(key="new_collection").input("contracts-2024").run()
     at.button(key="create_collection").click().run()

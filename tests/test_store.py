@@ -43,9 +43,12 @@ def test_reads_of_a_collection_dropped_by_another_client_are_store_errors(store,
     assert store.collections() == []
 
 
-def test_an_invalid_collection_name_is_a_store_error_with_chromas_reason(store):
-    with pytest.raises(StoreError, match="failed to create collection 'x'.*3-512 characters"):
+def test_an_invalid_collection_name_is_refused_in_plain_words(store):
+    from rag.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cannot create collection 'x': .* at least 3 characters"):
         store.open("x", "example/model", 3, create=True)
+    assert store.collections() == []
 
 
 def test_programming_errors_are_not_disguised_as_store_failures(store):

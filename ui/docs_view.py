@@ -26,8 +26,8 @@ from rag.ingest_jobs import (
 from rag.library import Library
 from rag.mdsafe import escape_markdown, escape_message
 from rag.models import DocumentInfo, ocr_label
+from rag.names import collection_name_problem
 from rag.settings import Settings
-from rag.ui_state import collection_name_problem
 from rag.uploads import save_upload
 from ui.chat_view import PASSWORDS_KEY
 from ui.common import COLLECTION_KEY
@@ -353,7 +353,7 @@ def collections_manager(library: Library, settings: Settings, collection: str) -
         if st.button("Create", key="create_collection", disabled=not name.strip()):
             problem = collection_name_problem(name)
             if problem:
-                st.error(problem)
+                st.error(escape_message(problem))
             else:
                 try:
                     library.open_collection(name.strip(), create=True)
