@@ -4,10 +4,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import chat_view, chats, common, resources
-
 
 def chat_page() -> None:
+    from ui import chat_view, chats, common
+
     settings, library = common.boot()
     collection = common.collection_picker(library, settings)
     config, history = common.chat_setup(settings)
@@ -49,10 +49,21 @@ def chat_page() -> None:
         st.rerun()  # the input enabled again, the answer drawn in full (page previews)
 
 
-st.set_page_config(page_title="Chat with your PDFs", page_icon=resources.favicon(), layout="wide")
+def main() -> None:
+    from ui import resources
+
+    st.set_page_config(page_title="Chat with your PDFs", page_icon=resources.favicon(), layout="wide")
+    pages = [st.Page(chat_page, title="Chat", icon=":material/chat:", default=True)]
+    for path in sorted((Path(__file__).parent / "pages").glob("*.py")):  # every file page, also future ones
+        title = path.stem.split("_", 1)[-1].replace("_", " ")
+        pages.append(st.Page(str(path.relative_to(Path(__file__).parent)), title=title, icon=ICONS.get(title)))
+    st.navigation(pages).run()
+
+
 ICONS = {"Documents": ":material/description:"}
-pages = [st.Page(chat_page, title="Chat", icon=":material/chat:", default=True)]
-for path in sorted((Path(__file__).parent / "pages").glob("*.py")):  # every file page, also future ones
-    title = path.stem.split("_", 1)[-1].replace("_", " ")
-    pages.append(st.Page(str(path.relative_to(Path(__file__).parent)), title=title, icon=ICONS.get(title)))
-st.navigation(pages).run()
+# Streamlit runs this file as __main__. The PDF reader processes are started with "spawn", which runs the
+# main module again in each of them as __mp_main__: without this guard every reader ran the app (a "missing
+# ScriptRunContext" warning per Streamlit call); the app's own modules are imported in the functions, so a
+# reader does not load them either.
+if __name__ == "__main__":
+    main()

@@ -219,6 +219,17 @@ def needs_password(result: FileResult) -> bool:
     return result.status == "failed" and result.error_kind == "password_required"
 
 
+def finished_summary(snapshot: JobSnapshot) -> str:
+    """'2 ingested, 1 failed, 1 needs a password': what a finished job did, counted per outcome."""
+    counts = snapshot.counts()
+    locked = sum(needs_password(r) for r in snapshot.results)
+    counts["failed"] -= locked
+    parts = [f"{n} {outcome}" for outcome, n in counts.items() if n]
+    if locked:
+        parts.append(f"{locked} need{'s' if locked == 1 else ''} a password")
+    return ", ".join(parts) or "nothing to do"
+
+
 def result_line(result: FileResult) -> str:
     """One plain-text line describing a file's outcome."""
     if result.status in ("ingested", "replaced"):
@@ -226,8 +237,8 @@ def result_line(result: FileResult) -> str:
         if result.status == "replaced":
             what += " (replaced the earlier version with the same name)"
         return what
-    if result.status == "duplicate":
-        return f"skipped: {result.reason or 'already in the collection'}"
+    if result.status == "duplicate":  # drawn after "duplicate: ", so no second colon here
+        return f"{result.reason or 'already in the collection'}; not added again"
     return result.reason or "failed"
 
 

@@ -447,3 +447,21 @@ def test_highlight_works_for_korean() -> None:
     assert passage[start:end].startswith("대신 어텐션")
     start, end = best_span(passage, "트랜스포머가 순환 신경망을 쓰나요?")
     assert passage[start:end].startswith("트랜스포머는 순환")
+
+
+def test_a_pdf_reader_process_does_not_run_the_app() -> None:
+    """The readers are spawned, and spawn runs the main module (under Streamlit: app.py) again as __mp_main__.
+    Before the guard each reader ran the whole app: 16 'missing ScriptRunContext' warnings at every start."""
+    import subprocess
+    import sys
+
+    from tests.app_support import APP, ROOT
+
+    reader = (  # what multiprocessing's spawn does in a new process, then: which app modules got loaded
+        f"import runpy, sys; runpy.run_path({str(APP)!r}, run_name='__mp_main__');"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ui', 'rag')))"
+    )
+    child = subprocess.run([sys.executable, "-c", reader], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0, child.stderr
+    assert "ScriptRunContext" not in child.stderr and child.stderr.strip() == "", child.stderr
+    assert child.stdout.strip() == "[]", child.stdout  # nor are the app's own modules loaded into the reader

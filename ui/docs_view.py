@@ -15,6 +15,7 @@ from rag.ingest import Source
 from rag.ingest_jobs import (
     IngestJob,
     JobSnapshot,
+    finished_summary,
     hold_staged,
     human_duration,
     human_size,
@@ -81,21 +82,28 @@ def _result_lines(snapshot: JobSnapshot) -> None:
             st.caption(":orange[:material/warning:] " + escape_markdown(warning))
 
 
-def job_status(snapshot: JobSnapshot, *, latest: bool) -> None:
-    counts = snapshot.counts()
-    done = len(snapshot.results)
+def _job_box(snapshot: JobSnapshot, *, expanded: bool):
+    """A running job's box (a spinner), or a finished one's, with an icon for how it went: st.status has
+    only a tick or a cross, and a file waiting for its password is neither."""
     target = escape_markdown(snapshot.collection)
     if not snapshot.done:
-        label, state = f"Adding {snapshot.total} file(s) to “{target}”: {done} of {snapshot.total} done", "running"
+        done = len(snapshot.results)
+        label = f"Adding {snapshot.total} file(s) to “{target}”: {done} of {snapshot.total} done"
+        return st.status(label, state="running", expanded=True)
+    failed = any(r.status == "failed" and not needs_password(r) for r in snapshot.results)
+    if snapshot.error or failed:
+        icon = ":material/error:"
+    elif any(needs_password(r) for r in snapshot.results):
+        icon = ":material/warning:"
     else:
-        locked = sum(needs_password(r) for r in snapshot.results)
-        counts["failed"] -= locked
-        counts["need a password"] = locked
-        summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
-        label = f"Finished: {summary or 'nothing to do'} (collection “{target}”)"
-        state = "error" if snapshot.error or counts["failed"] else "complete"
+        icon = ":material/check_circle:"
+    label = f"Finished: {finished_summary(snapshot)} (collection “{target}”)"
+    return st.expander(label, expanded=expanded, icon=icon)
+
+
+def job_status(snapshot: JobSnapshot, *, latest: bool) -> None:
     notable = any(r.status not in ("ingested", "replaced") or r.warnings for r in snapshot.results)
-    with st.status(label, state=state, expanded=latest or not snapshot.done or notable or bool(snapshot.error)):
+    with _job_box(snapshot, expanded=latest or notable or bool(snapshot.error)):
         if not snapshot.done:
             current = snapshot.current
             text = "waiting for the PDF reader…"
