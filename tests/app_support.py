@@ -77,10 +77,10 @@ def page_text(at) -> str:
 
 
 def plain(markdown: str) -> str:
-    """Markdown from ``escape_markdown`` back to the text it shows (escapes and word joiners removed)."""
+    """Markdown from ``escape_markdown`` back to the text it shows (code spans' backticks and escapes removed)."""
     import re
 
-    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
+    return re.sub(r"\\(.)", r"\1", re.sub(r"(?<!\\)`([^`]*)`", r"\1", markdown))
 
 
 def jobs_done(at) -> bool:

@@ -355,7 +355,7 @@ def test_injected_markup_in_an_answer_is_shown_not_run(fake: FakeOllama, env) ->
     at = ask(new_app().run(), "What is the attention function?")
     answer = next(m.value for m in at.markdown if "evil" in m.value)
     assert not re.search(r"(?<!\\)[\[\]<]", answer)  # no live link, image or tag syntax
-    assert "://" not in answer  # no autolink either (a word joiner sits after the colon)
+    assert "://" not in re.sub(r"`[^`]*`", "", answer)  # no autolink either: URLs are shown as code
     assert plain(answer).startswith("See ![x](https://evil.example/leak.png) and [click](http://evil.example)")
     for m in at.markdown:  # passages and labels: never a live link or image
         assert not re.search(r"(?<!\\)\]\(|(?<!\\)<[a-z]", m.value), m.value
@@ -401,11 +401,13 @@ def test_citation_marks_and_a_refusal_in_the_question_language(fake: FakeOllama,
 )
 def test_escape_markdown_leaves_no_live_markup(text: str) -> None:
     escaped = escape_markdown(text)
-    assert not re.search(r"(?<!\\)[\[\]<>*_`#~$|!]", escaped)  # every markup character is escaped
-    shown_raw = escaped.replace("\\", "")  # what the renderer sees once escapes are resolved
+    code = re.findall(r"(?<!\\)`([^`]*)`", escaped)  # URLs, e-mail addresses, :shortcodes: are shown as code
+    outside = re.sub(r"(?<!\\)`[^`]*`", "", escaped)
+    assert not re.search(r"(?<!\\)[\[\]<>*_`#~$|!:]", outside)  # every other markup character is escaped
+    assert all(re.fullmatch(r"https?://\S+|www\.\S+|\S+@\S+|:\w+:", c) for c in code), code
+    shown_raw = outside.replace("\\", "")  # what the renderer sees once escapes are resolved
     assert "://" not in shown_raw and "www." not in shown_raw and "a@x" not in shown_raw  # no autolinks
-    colons = [i for i, c in enumerate(escaped) if c == ":"]
-    assert all(escaped[i - 1] == "\\" and escaped[i + 1] == "\u2060" for i in colons)  # ":smile:", ":red[" broken
+    assert "\u2060" not in escaped  # nothing invisible that a copy would carry along
     assert not re.search(r"^[ \t]", escaped, re.MULTILINE)  # no indented code blocks
     # What shows is the text itself (modulo leading indentation and line joins).
     shown = plain(escaped)
@@ -413,10 +415,24 @@ def test_escape_markdown_leaves_no_live_markup(text: str) -> None:
         assert word in shown
 
 
+def test_text_shown_carries_nothing_invisible_into_a_copy() -> None:
+    """Colons, URLs and addresses used to get an invisible U+2060 after them, which a copy took along."""
+    text = "Note: see https://example.org/a, or write to help@example.org at 10:30 :smile: (www.example.org)."
+    escaped = escape_markdown(text)
+    assert "\u2060" not in escaped and "\u2060" not in safe_answer_markdown(text)
+    assert plain(escaped) == text  # what shows is what is copied
+    links = ["https://example.org/a", "help@example.org", "www.example.org"]
+    assert re.findall(r"`([^`]*)`", escaped) == [*links[:2], ":smile:", links[2]]  # shown as code: never live
+    assert re.findall(r"`([^`]*)`", safe_answer_markdown(text)) == links
+    assert safe_answer_markdown("Use `http://x` or\n```\nwww.y\n```") == "Use `http://x` or\n```\nwww.y\n```"
+
+
 def test_safe_answer_keeps_formatting_but_not_links() -> None:
     out = safe_answer_markdown("**Bold** claim [1]. ![a](https://e.example/x.png) <b>x</b> see www.e.example")
     assert out.startswith("**Bold** claim \\[1\\].")
-    assert "![a](" not in out and "<b>" not in out and "https://" not in out and "www." not in out
+    assert "![a](" not in out and "<b>" not in out
+    outside_code = re.sub(r"`[^`]*`", "", out)
+    assert "https://" not in outside_code and "www." not in outside_code  # URLs shown as code: never links
     # Streamed in odd pieces, the same text is made safe the same way.
     pieces = ["**Bold** claim [1]. ![a](htt", "ps:/", "/e.example/x.png) <b>x</b> see ww", "w.e.example"]
     assert "".join(safe_stream(pieces)) == out
@@ -434,7 +450,7 @@ def test_highlight_finds_the_sentence_an_answer_relies_on() -> None:
     start, end = best_span(passage, claims)
     assert passage[start:end].startswith("The Transformer follows") and passage[start:end].endswith("decoder.")
     marked = passage_markdown(passage, (start, end))
-    assert marked.count(":orange-background[") == 1 and "\\:\u2060" in marked  # the caption's colon defused
+    assert marked.count(":orange-background[") == 1 and "Figure 1\\: The" in marked  # the caption's colon defused
     assert best_span(passage, "kimchi stew recipe") is None
     mixed = "A 3.5 b. 다음 문장。 끝"
     assert [mixed[a:b] for a, b in sentence_spans(mixed)] == ["A 3.5 b.", "다음 문장。", "끝"]

@@ -108,9 +108,12 @@ def test_markdown_export_cannot_fetch_or_link_anything(path: Path) -> None:
     source = {**SOURCES[0], "file_name": "report](http://evil.example).pdf"}
     history.append_message(chat_id, "assistant", planted, sources=[source], mode="answer")
     markdown = history.export_markdown(chat_id)
-    # Live would be: an unescaped "](" (link or image), an unescaped "<" (HTML), a whole URL (autolink).
+    # Live would be: an unescaped "](" (link or image), an unescaped "<" (HTML), a whole URL outside code
+    # (autolink: URLs are written as code, which no viewer links).
+    outside_code = re.sub(r"(?<!\\)`[^`\n]*`", "", markdown)
     for live in (r"(?<!\\)\]\(", r"(?<!\\)<", r"https://evil", r"www\.evil"):
-        assert not re.search(live, markdown), (live, markdown)
+        assert not re.search(live, outside_code), (live, markdown)
+    assert "\u2060" not in markdown
     assert "Revenue grew \\[1\\]." in markdown and "· cited" in markdown
 
 
@@ -304,7 +307,7 @@ def test_export_is_named_after_the_chat_and_quotes_the_cited_passages(path: Path
     quoted = markdown[markdown.index("**\\[1\\] manual.pdf, p. 3**") :]
     assert "> Dense retrieval beats BM25 by 9\\-19 points\\." in quoted
     assert "not cited" not in markdown  # only the passages the answer relies on are quoted
-    assert not re.search(r"https://example", markdown)  # the passage's URL stays inert
+    assert "> See `https://example.org/dpr` for code\\." in quoted  # the passage's URL stays inert: code
 
     name = export_filename(history.get_chat(chat_id))
     assert re.fullmatch(r"passage-retrieval-how-does-dense-retrieval-compare-with-bm25-\d{4}-\d\d-\d\d\.md", name)
