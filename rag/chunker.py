@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .embedder import Embedder
+from .layout import table_context
 from .models import Chunk, Page
 
 # Sentence ends: full stops, question and exclamation marks (Latin, Korean "다. ", CJK) followed
@@ -24,6 +25,10 @@ class _Unit:
     sep: str  # what joins this unit to the one before it
     ocr: bool = False
     ocr_confidence: float | None = None
+    #: what a chunk starting at this unit repeats to be read alone (a table's title and column headers)
+    context: str = ""
+    #: this unit is such a repeated context, not text of its own place
+    repeated: bool = False
 
 
 def _split_sentences(paragraph: str) -> list[str]:
@@ -52,6 +57,7 @@ class Chunker:
         self._units: list[_Unit] = []  # pending: too little text yet to stand as a chunk
         self._carried = 0  # how many of the pending units open with the previous chunk's overlap
         self._position = 0
+        self._context_tokens: dict[str, int] = {}
 
     def _pieces(self, text: str) -> list[tuple[str, str]]:
         """(piece, separator) pairs, each piece a sentence or a line."""
@@ -81,10 +87,11 @@ class Chunker:
     def _units_for(self, page: Page) -> list[_Unit]:
         pieces = self._pieces(page.text)
         counts = self.embedder.count_tokens([p for p, _ in pieces])
+        contexts = table_context([p for p, _ in pieces])
         units: list[_Unit] = []
-        for (text, sep), n in zip(pieces, counts):
+        for (text, sep), n, context in zip(pieces, counts, contexts):
             if n <= self.max_tokens:
-                units.append(_Unit(text, n, page.index, page.label, sep, page.ocr, page.ocr_confidence))
+                units.append(_Unit(text, n, page.index, page.label, sep, page.ocr, page.ocr_confidence, context))
                 continue
             words = text.split(" ")
             if len(words) > 1:
@@ -95,7 +102,16 @@ class Chunker:
             for j, part in enumerate(parts):
                 n_part = self.embedder.count_tokens([part])[0]
                 units.append(
-                    _Unit(part, n_part, page.index, page.label, sep if j == 0 else " ", page.ocr, page.ocr_confidence)
+                    _Unit(
+                        part,
+                        n_part,
+                        page.index,
+                        page.label,
+                        sep if j == 0 else " ",
+                        page.ocr,
+                        page.ocr_confidence,
+                        context,
+                    )
                 )
         return units
 
@@ -142,7 +158,10 @@ class Chunker:
         The first ``carried`` units repeat the end of the previous chunk. When the exact count is
         over the limit they go first: split off, they would make chunks that only repeat that one.
         """
-        text = units[0].text + "".join(u.sep + u.text for u in units[1:])
+        # A repeated table context is whole lines: what follows it starts a line of its own.
+        text = units[0].text + "".join(
+            ("\n" if prev.repeated else u.sep) + u.text for prev, u in zip(units, units[1:])
+        )
         exact = self.embedder.count_tokens([text])[0]
         if exact > self.max_tokens and len(units) > 1:
             if carried:
@@ -164,10 +183,15 @@ class Chunker:
                 carry: list[_Unit] = []
                 carried_tokens = 0
                 for prev in reversed(current):
-                    if carried_tokens + prev.tokens > self.overlap or prev.page != unit.page:
+                    if carried_tokens + prev.tokens > self.overlap or prev.page != unit.page or prev.repeated:
                         break
                     carry.insert(0, prev)
                     carried_tokens += prev.tokens
+                header = self._context_unit(unit)
+                if header is not None:
+                    # A chunk that continues a table opens with its title and column headers instead of
+                    # the previous rows: without them its figures cannot be told apart.
+                    carry, carried_tokens = [header], header.tokens
                 # A large next unit leaves less room: keep the carried text closest to it, or none,
                 # since a chunk over the limit would be split into pieces of overlap alone.
                 while carry and carried_tokens + unit.tokens > self.max_tokens:
@@ -179,6 +203,19 @@ class Chunker:
             yield from self._emit(current, carried)
             current, carried = [], 0
         self._units, self._carried = current, carried
+
+    def _context_unit(self, unit: _Unit) -> _Unit | None:
+        """The repeated table context for a chunk that starts at ``unit``, if it fits beside it."""
+        if not unit.context:
+            return None
+        tokens = self._context_tokens.get(unit.context)
+        if tokens is None:
+            tokens = self._context_tokens[unit.context] = self.embedder.count_tokens([unit.context])[0]
+        if tokens > self.max_tokens // 3:  # a long "header" is more likely prose: repeat nothing
+            return None
+        return _Unit(
+            unit.context, tokens, unit.page, unit.label, "\n", unit.ocr, unit.ocr_confidence, repeated=True
+        )
 
     def add_page(self, page: Page) -> list[Chunk]:
         """Chunks completed by this page; a short page's text waits to join the next one."""

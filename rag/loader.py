@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import DocumentError, PasswordRequired
+from .layout import looks_tabular, table_text
 from .models import Page
 from .ocr import (
     Engine,
@@ -174,6 +175,18 @@ def page_labels(reader: PdfReader | PdfiumReader, n_pages: int) -> list[str]:
     return labels
 
 
+def _with_tables(page, plain: str, name: str, index: int) -> str:
+    """The page's text with its tables row by row (pypdf's layout mode), when it holds tables."""
+    if not looks_tabular(plain):
+        return plain
+    try:
+        layout = page.extract_text(extraction_mode="layout") or ""
+    except (Exception, RecursionError) as e:  # the plain text is already good: keep it
+        log.debug("%s: page %d: layout extraction failed (%s); plain text kept", name, index + 1, e)
+        return plain
+    return table_text(layout, plain) or plain
+
+
 def iter_pages(reader: PdfReader | PdfiumReader, name: str, *, max_pages: int | None = None) -> Iterator[Page]:
     """Each page's cleaned text with its quality; a page that fails to extract ends the file."""
     n_pages = len(reader.pages)
@@ -184,10 +197,13 @@ def iter_pages(reader: PdfReader | PdfiumReader, name: str, *, max_pages: int | 
     labels = page_labels(reader, n_pages)
     for index in range(n_pages):
         try:
-            raw = reader.pages[index].extract_text() or ""
+            page = reader.pages[index]
+            raw = page.extract_text() or ""
         except (Exception, RecursionError) as e:
             kind, reason = describe(e)
             raise DocumentError(name, f"page {index + 1}: {reason}", kind=kind) from e
+        if not isinstance(reader, PdfiumReader):  # pdfium has no layout mode
+            raw = _with_tables(page, raw, name, index)
         text = clean_text(raw)
         if not text:
             yield Page(index=index, label=labels[index], text="", quality="empty")

@@ -26,8 +26,10 @@ def test_no_chunk_exceeds_the_model_window_and_pages_are_tracked(embedder, folde
     for chunk in chunks:
         assert chunk.page <= chunk.page_end
         if chunk.page == chunk.page_end:
-            # Every word of a one-page chunk comes from the page it claims.
-            assert " ".join(chunk.text.split()) in by_index[chunk.page]
+            # Every line of a one-page chunk comes from the page it claims (a chunk that continues a
+            # table repeats its title and column headers from higher up the page).
+            for line in chunk.text.splitlines():
+                assert " ".join(line.split()) in by_index[chunk.page]
     assert [c.position for c in chunks] == list(range(len(chunks)))
     assert len({c.chunk_id for c in chunks}) == len(chunks)
 
@@ -142,3 +144,24 @@ def test_room_for_the_title_is_kept_in_the_model_window(embedder):
     indexed = embedder.count_tokens([indexed_text(c) for c in chunks])
     assert max(indexed) <= embedder.max_tokens
     assert max(indexed) > embedder.max_tokens - 20  # the chunks still fill the window
+
+
+def test_a_chunk_that_continues_a_table_repeats_its_title_and_column_titles(embedder):
+    rows = "\n".join(f"Line item number {i} of the statement | {1000 + i:,} | {2000 + i:,}" for i in range(40))
+    text = "ACME CORP\nCONSOLIDATED STATEMENTS OF INCOME\nYears ended December 31, | 2022 | 2021\n" + rows
+    chunks = chunk_pages([Page(0, "1", text)], embedder, "d", "f.pdf", max_tokens=120, overlap=20)
+    assert len(chunks) >= 3
+    for chunk in chunks[1:]:
+        lines = chunk.text.splitlines()
+        assert lines[:3] == ["ACME CORP", "CONSOLIDATED STATEMENTS OF INCOME", "Years ended December 31, | 2022 | 2021"]
+        assert all(line.startswith("Line item") for line in lines[3:])
+    # Every row is in some chunk, and none is dropped for the repeated lines.
+    joined = "\n".join(c.text for c in chunks)
+    assert all(f"Line item number {i} of" in joined for i in range(40))
+    assert max(embedder.count_tokens([c.text for c in chunks])) <= 120
+
+
+def test_prose_chunks_repeat_nothing(embedder):
+    sentences = " ".join(f"Sentence number {i} talks about topic {i} in some detail." for i in range(40))
+    chunks = chunk_pages([Page(0, "1", "A TITLE\n" + sentences)], embedder, "d", "f.pdf", max_tokens=64, overlap=16)
+    assert all(not c.text.startswith("A TITLE") for c in chunks[1:])
