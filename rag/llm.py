@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 FALLBACK_NUM_CTX = 4096
 _NUM_CTX_PARAM = re.compile(r"^\s*num_ctx\s+(\d+)\s*$", re.MULTILINE)
 # Exceptions the client (or httpx under it, which it does not wrap while streaming) lets through.
-_CLIENT_ERRORS = (
+CLIENT_ERRORS = (
     ollama.ResponseError,
     ollama.RequestError,
     httpx.HTTPError,
@@ -118,7 +118,7 @@ class TokenStream:
                     finished = True
                     self.done_reason = part.done_reason
                     self.eval_count = part.eval_count
-        except _CLIENT_ERRORS as e:
+        except CLIENT_ERRORS as e:
             raise self._llm.map_error(e, self.model, streaming=self.received) from e
         if not finished:
             raise StreamInterrupted("the server ended the stream before it was done")
@@ -172,7 +172,7 @@ class OllamaLLM:
         try:
             with ollama.Client(host=self.host, timeout=timeout_s) as probe:
                 probe.list()
-        except _CLIENT_ERRORS as e:
+        except CLIENT_ERRORS as e:
             logger.info("Ollama not available at %s: %s", self.host, e)
             return False
         return True
@@ -181,7 +181,7 @@ class OllamaLLM:
         """Installed models (``/api/tags``), sorted by name."""
         try:
             listing = self._client.list()
-        except _CLIENT_ERRORS as e:
+        except CLIENT_ERRORS as e:
             raise self.map_error(e, self.model) from e
         models = []
         for m in listing.models:
@@ -212,7 +212,7 @@ class OllamaLLM:
             return cached
         try:
             shown = self._client.show(model)
-        except _CLIENT_ERRORS as e:
+        except CLIENT_ERRORS as e:
             raise self.map_error(e, model) from e
         info = _parse_context(shown.modelinfo or {}, shown.parameters or "")
         logger.info("model %s: trained context %s, num_ctx parameter %s", model, info.trained, info.configured)
@@ -245,7 +245,7 @@ class OllamaLLM:
         options = _options(num_ctx, num_predict, temperature)
         try:
             reply = self._client.chat(model=self.model, messages=list(messages), stream=False, options=options)
-        except _CLIENT_ERRORS as e:
+        except CLIENT_ERRORS as e:
             raise self.map_error(e, self.model) from e
         return reply.message.content or ""
 
@@ -262,7 +262,7 @@ class OllamaLLM:
             raise LLMError(f"Could not pull '{name}': {e.error}. Check the name at https://ollama.com/library.") from e
         except (httpx.RemoteProtocolError, httpx.ReadError) as e:
             raise cut from e
-        except _CLIENT_ERRORS as e:
+        except CLIENT_ERRORS as e:
             raise self.map_error(e, name) from e
         if status != "success":
             raise cut

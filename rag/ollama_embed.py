@@ -14,6 +14,7 @@ import pydantic
 
 from .embedder import OLLAMA_PREFIX, Embedder, _unit_rows, canonical_name, prefixes_for
 from .errors import ConfigError, RagError
+from .llm import CLIENT_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +33,6 @@ _SPECIAL_TOKENS = 2  # [CLS]/[SEP] or <s>/</s>, which the model's window also ho
 _FALLBACK_WINDOW = 512  # when /api/show names no context length
 # Ollama's English-only embedding models (their tokenizers split other scripts into lone letters).
 _ENGLISH_ONLY = frozenset({"nomic-embed-text", "mxbai-embed-large", "all-minilm", "snowflake-arctic-embed"})
-# Exceptions the client (or httpx under it) lets through; each becomes one of the project's errors.
-_CLIENT_ERRORS = (
-    ollama.ResponseError,
-    ollama.RequestError,
-    httpx.HTTPError,
-    ConnectionError,
-    json.JSONDecodeError,
-    pydantic.ValidationError,
-)
 
 
 class EmbeddingError(RagError):
@@ -126,7 +118,7 @@ class OllamaEmbedder(Embedder):
         """The model's trained window from ``/api/show``; also checks that the model is installed."""
         try:
             shown = self._client.show(self.model)
-        except _CLIENT_ERRORS as e:
+        except CLIENT_ERRORS as e:
             raise self._error(e) from e
         length = _context_from(shown.modelinfo or {})
         if length is None:
@@ -141,7 +133,7 @@ class OllamaEmbedder(Embedder):
             try:
                 reply = self._client.embed(model=self.model, input=batch, truncate=True)
                 vectors = np.asarray(reply.embeddings, dtype=np.float32)
-            except _CLIENT_ERRORS as e:
+            except CLIENT_ERRORS as e:
                 raise self._error(e) from e
             except ValueError as e:  # rows of different lengths, or values that are not numbers
                 raise EmbeddingError(f"Ollama at {self.host} sent malformed embeddings for '{self.model}': {e}") from e

@@ -298,13 +298,20 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._json(200, _show(model))
 
-    def _chat(self, body: dict) -> None:
-        fake = self.server.fake
+    def _pulled(self, body: dict) -> tuple[str, object] | None:
+        """The requested model's name and entry, or None after answering 404 as Ollama does."""
         name = body.get("model", "")
-        model = fake._model(name)
+        model = self.server.fake._model(name)
         if model is None:
             self._json(404, {"error": f'model "{name}" not found, try pulling it first'})
+            return None
+        return name, model
+
+    def _chat(self, body: dict) -> None:
+        fake = self.server.fake
+        if (pulled := self._pulled(body)) is None:
             return
+        name, model = pulled
         reply = fake._next_reply()
         if not fake._sleep(reply.delay_s):
             return
@@ -346,11 +353,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _embed(self, body: dict) -> None:
         fake = self.server.fake
-        name = body.get("model", "")
-        model = fake._model(name)
-        if model is None:
-            self._json(404, {"error": f'model "{name}" not found, try pulling it first'})
+        if (pulled := self._pulled(body)) is None:
             return
+        name, model = pulled
         if fake.embed_error is not None:
             status, message = fake.embed_error
             self._json(status, {"error": message})

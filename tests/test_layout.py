@@ -65,7 +65,7 @@ def test_prose_in_two_columns_is_left_to_plain_extraction():
 
 
 def test_layout_text_that_lost_characters_is_refused():
-    plain = STATEMENT + "\n".join("Rotated text that layout mode drops, line %d" % i for i in range(20))
+    plain = STATEMENT + "\n".join(f"Rotated text that layout mode drops, line {i}" for i in range(20))
     assert table_text(STATEMENT, plain) is None
     assert table_text(STATEMENT, STATEMENT) is not None
 
