@@ -292,8 +292,12 @@ class ChatHistory:
         return "\n".join(lines).rstrip() + "\n"
 
 
-#: Shown for a question whose answer never came (the tab closed or reloaded, the app stopped).
-NO_ANSWER = "No answer (interrupted): the page was closed or reloaded before the answer was stored."
+#: Shown for a question without a stored answer: the tab closed or reloaded mid-answer, or the app stopped.
+#: The app may still finish an answer after a reload (Streamlit lets the old run go on); it is then stored.
+NO_ANSWER = (
+    "No answer (interrupted): the page was closed or reloaded while the answer was being written. "
+    "If the app finished it anyway, it shows when you reopen this chat."
+)
 
 
 def full_title(record: ChatRecord) -> str:

@@ -76,7 +76,7 @@ def test_question_gets_streamed_answer_with_its_own_sources(fake: FakeOllama, en
     at = new_app().run()
     assert not at.exception
     sidebar = page_text(at)
-    assert "Ollama ready" in sidebar and "1 document · 63 chunks" in sidebar
+    assert "Ollama ready" in sidebar and "1 document · 64 chunks" in sidebar
     ask(at, "What is multi-head attention?")
 
     text = page_text(at)

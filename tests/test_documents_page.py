@@ -76,11 +76,11 @@ def test_upload_many_with_a_failure_and_an_encrypted_file(env) -> None:
     )
     text = plain(page_text(at)).replace("**", "")
     assert "Finished: 1 ingested, 1 failed, 1 needs a password (collection “documents”)" in text
-    assert "attention paper.pdf · ingested: 15 pages, 63 chunks" in text
+    assert "attention paper.pdf · ingested: 15 pages, 64 chunks" in text
     assert "broken.pdf · failed: " in text
     frame = documents_frame(at)
     assert list(frame["file"]) == ["attention paper.pdf"] and list(frame["pages"]) == [15]
-    assert list(frame["chunks"]) == [63] and frame["size"][0].endswith("MB")
+    assert list(frame["chunks"]) == [64] and frame["size"][0].endswith("MB")
 
     # A wrong password: asked again, with a hint.
     assert password_field(at) is not None
@@ -115,17 +115,17 @@ def test_duplicates_chunks_and_delete(env) -> None:
 
     at.selectbox(key="chunks_doc").set_value(first.doc_id).run()
     chunks = next(d.value for d in at.dataframe if "tokens" in d.value.columns)
-    assert len(chunks) == first.chunks == 63
-    assert list(chunks["#"]) == list(range(63)) and chunks["pages"][0] == "1"
+    assert len(chunks) == first.chunks == 64
+    assert list(chunks["#"]) == list(range(64)) and chunks["pages"][0] == "1"
     stored = library.document_chunks("documents", first.doc_id)
     # Shown as the retrievers read it: the title above the chunk's text.
     assert at.text[0].value == f"attention vaswani 2017 arxiv 1706 03762\n{stored[0].text}"
     at.number_input(key="chunk_n").set_value(5).run()
     assert at.text[0].value == indexed_text(stored[5])
 
-    at.multiselect(key="delete_docs").set_value([first.doc_id]).run()
+    at.multiselect(key="delete_docs-0").set_value([first.doc_id]).run()
     assert at.button(key="delete_docs_go").disabled  # not before the confirmation
-    at.checkbox(key="delete_docs_sure").check().run()
+    at.checkbox(key="delete_docs_sure-0").check().run()
     at.button(key="delete_docs_go").click().run()
     assert not at.exception
     assert documents_frame(at) is None and "No documents yet" in page_text(at)
@@ -147,7 +147,7 @@ def test_a_new_version_replaces_the_old_unless_both_are_kept(env) -> None:
     at.toggle(key="keep_both").set_value(True).run()
     upload(at, ("report.pdf", paper))
     text = plain(page_text(at)).replace("**", "")
-    assert "report.pdf · ingested: 15 pages, 63 chunks" in text
+    assert "report.pdf · ingested: 15 pages, 64 chunks" in text
     assert sorted(documents_frame(at)["id"]) == sorted([first, list(frame["id"])[0]])  # both versions kept
 
 
@@ -276,16 +276,18 @@ def test_after_a_delete_the_form_is_empty_and_says_what_went(env, tmp_path) -> N
     library = resources.library(env)
     warranty, battery = library.ingest(paths)
     at = documents_page()
-    at.multiselect(key="delete_docs").set_value([warranty.doc_id]).run()
+    at.multiselect(key="delete_docs-0").set_value([warranty.doc_id]).run()
     assert at.button(key="delete_docs_go").label == "Delete 1 document"
-    at.checkbox(key="delete_docs_sure").check().run()
+    at.checkbox(key="delete_docs_sure-0").check().run()
     at.button(key="delete_docs_go").click().run()
     assert not at.exception
     assert [d.file_name for d in library.documents("documents")] == ["battery.pdf"]
     assert list(documents_frame(at)["file"]) == ["battery.pdf"]
-    # The form starts over: nothing chosen, not confirmed, and the page says what was deleted.
-    assert at.multiselect(key="delete_docs").value == []
-    assert not at.checkbox(key="delete_docs_sure").value
+    # The form starts over (new widgets: the browser keeps an old widget's value): nothing chosen, not
+    # confirmed, and the page says what was deleted.
+    assert [m.key for m in at.multiselect if m.key.startswith("delete_docs")] == ["delete_docs-1"]
+    assert at.multiselect(key="delete_docs-1").value == []
+    assert not at.checkbox(key="delete_docs_sure-1").value
     assert at.button(key="delete_docs_go").label == "Delete" and at.button(key="delete_docs_go").disabled
     assert [plain(s.value) for s in at.success] == ["Deleted “warranty.pdf” with its chunks."]
     at.run()

@@ -234,23 +234,30 @@ def _doc_label(docs: list[DocumentInfo]):
 
 
 DELETED_KEY = "deleted_docs"  # what the last delete did, shown once on the next run
+DELETE_FORM_KEY = "delete_form"  # the delete form's round: its widgets' keys change after each delete
+
+
+def _delete_keys() -> tuple[str, str]:
+    n = st.session_state.get(DELETE_FORM_KEY, 0)
+    return f"delete_docs-{n}", f"delete_docs_sure-{n}"
 
 
 def _delete_chosen(library: Library, collection: str, docs: list[DocumentInfo]) -> None:
-    """The delete button's callback: it runs before the page, so the form can be reset here (a widget's
-    value cannot be changed once the page has drawn it, and the browser would send the old one back)."""
+    """The delete button's callback (it runs before the page is drawn): delete, then start the form over with
+    new widgets. Setting the old ones' values is not enough: the browser kept showing the deleted file as a
+    chosen chip and the box ticked."""
     state = st.session_state
+    chosen_key, sure_key = _delete_keys()
     names = {d.doc_id: d.file_name for d in docs}
     deleted, failed = [], []
-    for doc_id in state.get("delete_docs") or []:
+    for doc_id in state.get(chosen_key) or []:
         try:
             library.delete_document(collection, doc_id)
             deleted.append(names.get(doc_id, doc_id[:12]))
         except RagError as e:
             failed.append(f"Could not delete {names.get(doc_id, doc_id[:12])}: {e}")
     state[DELETED_KEY] = (deleted, failed)
-    state["delete_docs"] = []
-    state["delete_docs_sure"] = False
+    state[DELETE_FORM_KEY] = state.get(DELETE_FORM_KEY, 0) + 1
 
 
 def deleted_notice() -> None:
@@ -264,16 +271,15 @@ def deleted_notice() -> None:
 
 
 def delete_documents(library: Library, collection: str, docs: list[DocumentInfo]) -> None:
+    chosen_key, sure_key = _delete_keys()
     chosen = st.multiselect(
         "Documents to delete",
         [d.doc_id for d in docs],
         format_func=_doc_label(docs),
-        key="delete_docs",
+        key=chosen_key,
         placeholder="Choose documents",
     )
-    sure = st.checkbox(
-        "Yes, delete them with their chunks and stored originals", key="delete_docs_sure", disabled=not chosen
-    )
+    sure = st.checkbox("Yes, delete them with their chunks and stored originals", key=sure_key, disabled=not chosen)
     st.button(
         f"Delete {len(chosen)} document{'' if len(chosen) == 1 else 's'}" if chosen else "Delete",
         key="delete_docs_go",
