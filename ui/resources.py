@@ -7,7 +7,7 @@ import logging
 import streamlit as st
 
 from rag.chat import ChatConfig
-from rag.embedder import Embedder, SentenceTransformerEmbedder
+from rag.embedder import Embedder, load_embedder
 from rag.errors import LLMError
 from rag.history import ChatHistory
 from rag.library import Library
@@ -42,14 +42,15 @@ def favicon():
 
 
 @st.cache_resource(show_spinner="Loading the embedding model (first start only)…")
-def embedder(model: str, device: str, batch_size: int) -> Embedder:
-    return SentenceTransformerEmbedder(model, device=device, batch_size=batch_size)
+def embedder(config: Settings) -> Embedder:
+    """The embedder the settings name: sentence-transformers (torch or ONNX) or an Ollama model."""
+    return load_embedder(config)
 
 
 @st.cache_resource(show_spinner="Opening the document library…", on_release=lambda lib: lib.close())
 def library(config: Settings) -> Library:
     clean_stale_uploads(config.data_dir)
-    model = embedder(config.embedding_model, config.device, config.embed_batch_size)
+    model = embedder(config)
     return Library(config, embedder=model)
 
 
