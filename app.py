@@ -6,7 +6,7 @@ import streamlit as st
 
 
 def chat_page() -> None:
-    from ui import chat_view, chats, common
+    from ui import chat_view, chats, common, docs_view
 
     settings, library = common.boot()
     collection = common.collection_picker(library, settings)
@@ -23,6 +23,7 @@ def chat_page() -> None:
         chats.chats_sidebar(history, collection)
 
     st.title("Chat with your PDFs")
+    docs_view.password_notice(settings)  # an upload's locked file stays visible from every page
     has_documents = bool(library.documents(collection))
     question = state.pop(chats.ASKED_KEY, None)
     st.chat_input(

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import itertools
 import logging
+import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import RagError
 from .ingest import Progress, Source
 from .models import FileResult
+
+if TYPE_CHECKING:
+    from .job_log import JobLog
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +124,7 @@ class _JobProgress(Progress):
             self.job._results.append(result)
             if self.job._current is not None and self.job._current.name == result.file_name:
                 self.job._current = None
+        self.job._save()
 
 
 _job_ids = itertools.count(1)
@@ -137,6 +143,8 @@ class IngestJob:
     keep_both: bool = False
     ocr: str | None = None  # "force": re-read with OCR (see Library.ingest)
     on_finished: Callable[[IngestJob], None] | None = None
+    #: where every session (and the next start) sees the job: saved when it starts, per file, at the end
+    log: JobLog | None = None
     job_id: str = field(default_factory=lambda: f"job{next(_job_ids)}-{uuid.uuid4().hex[:6]}")
 
     def __post_init__(self) -> None:
@@ -151,8 +159,17 @@ class IngestJob:
         self._thread = threading.Thread(target=self._run, name=f"ingest-{self.job_id}", daemon=True)
 
     def start(self) -> IngestJob:
+        self._save()
         self._thread.start()
         return self
+
+    def _save(self) -> None:
+        if self.log is None:
+            return
+        try:
+            self.log.save(self.snapshot())
+        except (OSError, sqlite3.Error) as e:  # the job goes on; only other sessions miss its progress
+            logger.warning("could not record ingest job %s: %s", self.job_id, e)
 
     def _run(self) -> None:
         try:
@@ -183,6 +200,7 @@ class IngestJob:
                 except OSError as e:
                     logger.warning("clean-up after ingestion failed: %s", e)
             self._done.set()
+            self._save()
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
@@ -266,6 +284,12 @@ def hold_staged(paths: Iterable[Path]) -> None:
     with _staged_lock:
         for p in paths:
             _staged_uses[str(p)] = _staged_uses.get(str(p), 0) + 1
+
+
+def is_held(path: Path) -> bool:
+    """Whether this process holds a use of the staged upload (not so after a restart)."""
+    with _staged_lock:
+        return _staged_uses.get(str(path), 0) > 0
 
 
 def release_staged(paths: Iterable[Path], data_dir: Path) -> None:

@@ -316,3 +316,36 @@ def test_finished_summary_counts_each_outcome() -> None:
     assert finished_summary(snapshot(good, locked, broken)) == "1 ingested, 1 failed, 1 needs a password"
     assert finished_summary(snapshot(locked, locked)) == "2 need a password"
     assert finished_summary(snapshot()) == "nothing to do"
+
+
+def test_a_locked_upload_is_seen_from_every_session_and_after_a_restart_until_cleared(
+    env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.ingest_jobs as ingest_jobs
+    import rag.job_log as job_log
+    from ui import resources
+
+    first = documents_page()
+    upload(first, (ENCRYPTED[-1], shared_path(*ENCRYPTED).read_bytes()))
+    assert password_field(first) is not None
+    # Another tab (a new session) sees the upload and its locked file; so does the chat page.
+    other = documents_page()
+    assert "Finished: 1 needs a password (collection “documents”)" in plain(page_text(other))
+    assert password_field(other) is not None
+    chat = new_app().run()
+    assert [plain(w.value) for w in chat.warning] == ["1 uploaded file needs its password before it can be added."]
+
+    # A restart: a new process (its own boot id, no staged upload held), caches gone.
+    monkeypatch.setattr(job_log, "BOOT", "after a restart")
+    monkeypatch.setattr(ingest_jobs, "_staged_uses", {})
+    resources.library.clear()
+    again = documents_page()
+    assert "Finished: 1 needs a password" in plain(page_text(again))
+    unlock(again, "password")
+    assert [d.file_name for d in resources.library(env).documents("documents")] == [ENCRYPTED[-1]]
+    assert password_field(again) is None
+    assert password_field(first.run()) is None  # dealt with: the first tab no longer asks
+    assert not new_app().run().warning  # nor does the chat page
+
+    again.button(key="clear_results").click().run()
+    assert not [e for e in documents_page().expander if e.label.startswith("Finished")]  # cleared for everyone

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -19,14 +20,16 @@ from rag.ingest_jobs import (
     hold_staged,
     human_duration,
     human_size,
+    is_held,
     needs_password,
     release_finished_uploads,
     release_staged,
     result_line,
 )
+from rag.job_log import JobLog
 from rag.library import Library
 from rag.mdsafe import escape_markdown, escape_message
-from rag.models import DocumentInfo, ocr_label
+from rag.models import DocumentInfo, FileResult, ocr_label
 from rag.names import collection_name_problem
 from rag.settings import Settings
 from rag.uploads import save_upload
@@ -59,6 +62,7 @@ def start_ingest(
         keep_both=keep_both,
         ocr=ocr,
         on_finished=lambda j: release_finished_uploads(j, settings.data_dir),
+        log=job_log(settings),
     )
     st.session_state.setdefault(JOBS_KEY, []).append(job.start())
 
@@ -121,16 +125,35 @@ def job_status(snapshot: JobSnapshot, *, latest: bool) -> None:
             st.error("Ingestion stopped: " + escape_message(snapshot.error))
 
 
-def password_prompts(library: Library, settings: Settings, jobs: list[IngestJob]) -> None:
+@dataclass(frozen=True)
+class _Shown:
+    """A job on the page: this session's (``job`` set: it knows its sources) or one from the job log."""
+
+    snapshot: JobSnapshot
+    job: IngestJob | None = None
+
+    def source_for(self, result: FileResult) -> Source | None:
+        if self.job is not None:
+            return self.job.source_for(result)
+        staged = Path(result.path)  # another session's upload: retry it while its staged copy is there
+        return Source(staged, result.file_name) if staged.exists() else None
+
+
+def job_log(settings: Settings) -> JobLog:
+    return JobLog(settings.data_dir / "jobs.sqlite3")
+
+
+def password_prompts(library: Library, settings: Settings, shown: list[_Shown]) -> None:
     """A password field for each encrypted file; a retry runs it again with the password."""
-    retried = st.session_state.setdefault("password_retried", set())
-    for job in jobs:
-        snapshot = job.snapshot()
+    log = job_log(settings)
+    settled = st.session_state.setdefault("password_retried", set()) | log.settled()
+    for entry in shown:
+        snapshot = entry.snapshot
         for r in snapshot.results:
-            key = f"{job.job_id}:{r.path}"
-            if not needs_password(r) or key in retried or not snapshot.done:
+            key = f"{snapshot.job_id}:{r.path}"
+            source = entry.source_for(r)
+            if not needs_password(r) or key in settled or not snapshot.done or source is None:
                 continue
-            source = job.source_for(r)
             with st.form(f"pw-form-{key}", border=True):
                 wrong = (r.reason or "").startswith("wrong password")
                 hint = "That password did not open it; try again." if wrong else "Enter its password to add it."
@@ -142,44 +165,79 @@ def password_prompts(library: Library, settings: Settings, jobs: list[IngestJob]
             if go and not password:
                 st.warning("Type the password first.")
             if (go and password) or dismiss:
-                retried.add(key)
-                if go and source is not None:
+                st.session_state["password_retried"].add(key)
+                log.settle(key)
+                held = is_held(Path(r.path))  # not after a restart: no use of it is held any more
+                if go:
                     st.session_state.setdefault(PASSWORDS_KEY, {})[r.doc_id] = password
+                    job = entry.job
                     start_ingest(
                         library,
                         settings,
                         snapshot.collection,
                         [Source(source.path, source.name, password)],
-                        keep_both=job.keep_both,
-                        ocr=job.ocr,
+                        keep_both=job.keep_both if job else False,
+                        ocr=job.ocr if job else None,
                     )
-                release_staged([Path(r.path)], settings.data_dir)  # the retry holds its own use
+                if held or not go:  # a retry holds its own use; a skipped file nobody holds can go
+                    release_staged([Path(r.path)], settings.data_dir)
                 st.rerun()
 
 
 def jobs_panel(library: Library, settings: Settings) -> None:
-    """Progress and results of this session's uploads, refreshed every second while any runs."""
+    """Progress and results of uploads, refreshed every second while any runs: this session's, and those
+    of other sessions or from before a restart (the job log) until someone clears them."""
     jobs: list[IngestJob] = st.session_state.get(JOBS_KEY, [])
-    if not jobs:
+    log = job_log(settings)
+    mine = {j.job_id for j in jobs}
+    logged = [_Shown(s) for s in log.snapshots() if s.job_id not in mine]
+    if not jobs and not logged:
         return
-    running = any(not j.done for j in jobs)
+    running = any(not j.done for j in jobs) or any(not e.snapshot.done for e in logged)
 
     @st.fragment(run_every=1.0 if running else None)
     def panel() -> None:
-        for i, job in enumerate(reversed(jobs)):
-            job_status(job.snapshot(), latest=i == 0)
-        if running and all(j.done for j in jobs):
+        shown = [_Shown(j.snapshot(), j) for j in reversed(jobs)]
+        shown += [_Shown(s) for s in log.snapshots() if s.job_id not in mine]
+        for i, entry in enumerate(shown):
+            job_status(entry.snapshot, latest=i == 0)
+        if running and all(e.snapshot.done for e in shown):
             st.rerun()  # the whole page: the documents table and counts changed
 
     panel()
-    password_prompts(library, settings, jobs)
+    shown = [_Shown(j.snapshot(), j) for j in reversed(jobs)] + logged
+    password_prompts(library, settings, shown)
     if not running and st.button("Clear these results", key="clear_results"):
-        for job in jobs:
-            for r in job.snapshot().results:
-                if needs_password(r) and f"{job.job_id}:{r.path}" not in st.session_state.get("password_retried", ()):
+        settled = st.session_state.get("password_retried", set()) | log.settled()
+        for entry in shown:
+            for r in entry.snapshot.results:
+                key = f"{entry.snapshot.job_id}:{r.path}"
+                if needs_password(r) and key not in settled and is_held(Path(r.path)):
                     release_staged([Path(r.path)], settings.data_dir)
+        log.dismiss(e.snapshot.job_id for e in shown)
         st.session_state[JOBS_KEY] = []
         st.rerun()
+
+
+def password_notice(settings: Settings) -> None:
+    """On other pages: uploads that wait for a password, with the way to the Documents page."""
+    waiting = pending_passwords(settings)
+    if waiting:
+        what = "1 uploaded file needs its" if waiting == 1 else f"{waiting} uploaded files need their"
+        st.warning(f"{what} password before {'it' if waiting == 1 else 'they'} can be added.", icon=":material/lock:")
+        st.page_link("pages/1_Documents.py", label="Enter it on the Documents page", icon=":material/upload_file:")
+
+
+def pending_passwords(settings: Settings) -> int:
+    """Files of finished uploads (any session's, not cleared) still waiting for their password."""
+    log = job_log(settings)
+    settled = st.session_state.get("password_retried", set()) | log.settled()
+    return sum(
+        needs_password(r) and f"{s.job_id}:{r.path}" not in settled and Path(r.path).exists()
+        for s in log.snapshots()
+        if s.done
+        for r in s.results
+    )
 
 
 def _local_time(iso: str) -> str:
