@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -175,9 +176,14 @@ def page_labels(reader: PdfReader | PdfiumReader, n_pages: int) -> list[str]:
     return labels
 
 
-def _with_tables(page, plain: str, name: str, index: int) -> str:
+# Layout mode costs about as much as the plain pass again: a page whose plain text already took this
+# long keeps it, so the second pass cannot push it past the stall limit (RAG_PAGE_TIMEOUT, 5 s).
+_LAYOUT_MAX_PLAIN_S = 1.0
+
+
+def _with_tables(page, plain: str, name: str, index: int, plain_s: float = 0.0) -> str:
     """The page's text with its tables row by row (pypdf's layout mode), when it holds tables."""
-    if not looks_tabular(plain):
+    if plain_s > _LAYOUT_MAX_PLAIN_S or not looks_tabular(plain):
         return plain
     try:
         layout = page.extract_text(extraction_mode="layout") or ""
@@ -198,12 +204,14 @@ def iter_pages(reader: PdfReader | PdfiumReader, name: str, *, max_pages: int | 
     for index in range(n_pages):
         try:
             page = reader.pages[index]
+            started = time.perf_counter()
             raw = page.extract_text() or ""
+            plain_s = time.perf_counter() - started
         except (Exception, RecursionError) as e:
             kind, reason = describe(e)
             raise DocumentError(name, f"page {index + 1}: {reason}", kind=kind) from e
         if not isinstance(reader, PdfiumReader):  # pdfium has no layout mode
-            raw = _with_tables(page, raw, name, index)
+            raw = _with_tables(page, raw, name, index, plain_s)
         text = clean_text(raw)
         if not text:
             yield Page(index=index, label=labels[index], text="", quality="empty")

@@ -124,3 +124,14 @@ def test_two_column_paper_pages_keep_plain_extraction():
     pdf = shared_path("pdfs", "general", "dpr_karpukhin2020_arxiv2004.04906.pdf")
     for page in iter_pages(open_pdf(pdf), pdf.name):
         assert " | " not in page.text, page.index
+
+
+def test_a_page_slow_to_read_keeps_its_plain_text():
+    # The layout pass costs about the plain pass again; a slow page must not be pushed past the stall limit.
+    from rag.loader import _with_tables
+
+    pdf = shared_path("pdfs", "financebench", "BOEING_2022_10K.pdf")
+    page = open_pdf(pdf).pages[54]
+    plain = page.extract_text()
+    assert _with_tables(page, plain, pdf.name, 54, plain_s=2.0) == plain
+    assert "Total revenues | 66,608 | 62,286 | 58,158" in _with_tables(page, plain, pdf.name, 54, plain_s=0.1)
