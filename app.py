@@ -6,14 +6,18 @@ import streamlit as st
 
 
 def chat_page() -> None:
+    from rag.mdsafe import escape_markdown
     from ui import chat_view, chats, common, docs_view
 
+    st.title("Chat with your PDFs")  # first: on a cold start the page shows while the library opens
     settings, library = common.boot()
     collection = common.collection_picker(library, settings)
     config, history = common.chat_setup(settings)
     state = st.session_state
     if state.get("chat_collection") != collection:  # a new session, or another collection: where it left off
         chats.open_last_chat(history, collection)
+    if about := state.pop(common.ASK_ABOUT_KEY, None):  # sent here after an upload: a new chat about those files
+        chats.open_chat(history, collection, None)
 
     ollama = common.ollama_status(settings.ollama_host)
     with st.sidebar:
@@ -22,7 +26,6 @@ def chat_page() -> None:
         common.status_line(library, settings, collection, ollama, llm.model)
         chats.chats_sidebar(history, collection)
 
-    st.title("Chat with your PDFs")
     docs_view.password_notice(settings)  # an upload's locked file stays visible from every page
     has_documents = bool(library.documents(collection))
     question = state.pop(chats.ASKED_KEY, None)
@@ -36,7 +39,8 @@ def chat_page() -> None:
         chat_view.getting_started(collection)
     elif not state.messages and question is None:
         st.caption(
-            "Ask a question about your documents. Every answer shows the passages it used, with file, page "
+            ("Just added: " + ", ".join(escape_markdown(name) for name in about) + ". " if about else "")
+            + "Ask a question about your documents. Every answer shows the passages it used, with file, page "
             "and scores, so you can check it."
         )
     for message in state.messages:
@@ -54,7 +58,10 @@ def main() -> None:
     from ui import resources
 
     st.set_page_config(page_title="Chat with your PDFs", page_icon=resources.favicon(), layout="wide")
+    from ui.common import PAGES
+
     pages = [st.Page(chat_page, title="Chat", icon=":material/chat:", default=True)]
+    PAGES["chat"] = pages[0]
     for path in sorted((Path(__file__).parent / "pages").glob("*.py")):  # every file page, also future ones
         title = path.stem.split("_", 1)[-1].replace("_", " ")
         pages.append(st.Page(str(path.relative_to(Path(__file__).parent)), title=title, icon=ICONS.get(title)))

@@ -481,3 +481,30 @@ def test_a_pdf_reader_process_does_not_run_the_app() -> None:
     assert child.returncode == 0, child.stderr
     assert "ScriptRunContext" not in child.stderr and child.stderr.strip() == "", child.stderr
     assert child.stdout.strip() == "[]", child.stdout  # nor are the app's own modules loaded into the reader
+
+
+def test_a_cold_start_draws_the_page_before_the_embedding_model_is_loaded(
+    fake: FakeOllama, env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading torch and the model took the whole cold start, with nothing on the page: now it loads on first
+    use (and in the background), so the page is there at once and the first question still gets an answer."""
+    import threading
+
+    from ui import resources
+
+    loading = threading.Event()
+    real = resources.load_embedder
+
+    def slow_model(config):
+        assert loading.wait(60), "the model was never allowed to load"
+        return real(config)
+
+    monkeypatch.setattr(resources, "load_embedder", slow_model)
+    monkeypatch.setenv("RAG_EMBED_BATCH", "7")  # settings no library was opened with yet: a cold start
+    at = new_app().run(timeout=60)  # before: the page waited here for the model, and this run timed out
+    assert [t.value for t in at.title] == ["Chat with your PDFs"]
+    assert not at.chat_input(key="question").disabled and "1 document · 64 chunks" in page_text(at)
+    loading.set()  # the model arrives; the first question uses it
+    fake.queue_chat("Positional encodings use sine and cosine functions [1].")
+    ask(at, "How are positions encoded?")
+    assert at.session_state["messages"][-1]["mode"] == "answer" and len(sources_frame(at)) > 0

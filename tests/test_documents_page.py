@@ -349,3 +349,17 @@ def test_a_locked_upload_is_seen_from_every_session_and_after_a_restart_until_cl
 
     again.button(key="clear_results").click().run()
     assert not [e for e in documents_page().expander if e.label.startswith("Finished")]  # cleared for everyone
+
+
+def test_after_an_upload_the_page_offers_to_ask_about_the_new_documents(env) -> None:
+    from tests.pdfgen import text_pdf
+
+    at = documents_page()
+    assert not [b for b in at.button if b.key == "ask_about_go"]  # nothing added yet
+    upload(at, ("warranty.pdf", text_pdf(["The X200 warranty lasts two years."])))
+    at.button(key="ask_about_go").click().run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Chat with your PDFs"]  # on the chat page, in a new chat
+    assert at.session_state["chat_id"] is None and at.session_state["messages"] == []
+    assert any(plain(c.value).startswith("Just added: warranty.pdf. Ask a question") for c in at.caption)
+    assert not at.chat_input(key="question").disabled

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 
 from rag.chat import ChatConfig
 from rag.errors import RagError
@@ -15,6 +16,9 @@ from rag.settings import Settings
 from ui import resources
 
 COLLECTION_KEY = "collection"  # survives page switches (widget keys are dropped with their page)
+ASK_ABOUT_KEY = "ask_about"  # file names the Documents page just added: the chat opens a new chat about them
+#: The app's pages by name, set by app.py's navigation each run (a page links to another through these).
+PAGES: dict[str, StreamlitPage] = {}
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ def status_line(library: Library, settings: Settings, collection: str, ollama: O
     except RagError as e:
         holds = f"unavailable ({e})"
     st.sidebar.caption(
-        f"Embedding model: {escape_markdown(library.embedder.name)}  \n"
+        f"Embedding model: {escape_markdown(settings.embedding_model)}  \n"  # its name: no need to load it
         f"Collection “{escape_markdown(collection)}”: {holds}  \n"
         f"Data folder: {escape_markdown(str(settings.data_dir))}"
     )

@@ -34,7 +34,7 @@ from rag.names import collection_name_problem
 from rag.settings import Settings
 from rag.uploads import save_upload
 from ui.chat_view import PASSWORDS_KEY
-from ui.common import COLLECTION_KEY
+from ui.common import ASK_ABOUT_KEY, COLLECTION_KEY, PAGES
 
 JOBS_KEY = "ingest_jobs"
 _ICONS = {
@@ -207,6 +207,14 @@ def jobs_panel(library: Library, settings: Settings) -> None:
     panel()
     shown = [_Shown(j.snapshot(), j) for j in reversed(jobs)] + logged
     password_prompts(library, settings, shown)
+    added = [r.file_name for j in jobs for r in j.snapshot().results if r.status in ("ingested", "replaced")]
+    if (
+        added
+        and not running
+        and st.button("Ask about these documents", key="ask_about_go", type="primary", icon=":material/chat:")
+    ):
+        st.session_state[ASK_ABOUT_KEY] = added
+        st.switch_page(PAGES["chat"])
     if not running and st.button("Clear these results", key="clear_results"):
         settled = st.session_state.get("password_retried", set()) | log.settled()
         for entry in shown:

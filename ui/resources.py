@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import streamlit as st
 
@@ -41,17 +42,39 @@ def favicon():
     return image
 
 
-@st.cache_resource(show_spinner="Loading the embedding model (first start only)…")
-def embedder(config: Settings) -> Embedder:
-    """The embedder the settings name: sentence-transformers (torch or ONNX) or an Ollama model."""
-    return load_embedder(config)
+class DeferredEmbedder:
+    """The embedder the settings name (sentence-transformers, torch or ONNX, or an Ollama model), loaded the
+    first time something needs it, not before the first page is drawn: loading torch and the model took
+    the whole cold start, with nothing on the page. A thread starts loading it at once, so it is usually
+    ready by the first question or upload."""
+
+    def __init__(self, config: Settings) -> None:
+        self._config = config
+        self._model: Embedder | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Embedder:
+        with self._lock:
+            if self._model is None:
+                self._model = load_embedder(self._config)
+            return self._model
+
+    def warm_up(self) -> None:
+        try:
+            self.get()
+        except Exception as e:  # noqa: BLE001 - a thread has nobody to raise to; the first real use says it
+            logger.warning("loading the embedding model in the background failed: %s", e)
+
+    def __getattr__(self, name: str) -> object:  # everything else is the model's
+        return getattr(self.get(), name)
 
 
 @st.cache_resource(show_spinner="Opening the document library…", on_release=lambda lib: lib.close())
 def library(config: Settings) -> Library:
     clean_stale_uploads(config.data_dir)
-    model = embedder(config)
-    return Library(config, embedder=model)
+    model = DeferredEmbedder(config)
+    threading.Thread(target=model.warm_up, name="load-embedder", daemon=True).start()
+    return Library(config, embedder=model)  # type: ignore[arg-type]  # stands in for the Embedder it loads
 
 
 @st.cache_resource(show_spinner=False, on_release=lambda llm: llm.close())
