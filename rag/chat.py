@@ -28,6 +28,8 @@ from .support import SupportReport, check_support
 logger = logging.getLogger(__name__)
 
 Retriever = Callable[[str, int], list[Hit]]
+#: ``expand(hits)``: the model's sources made from the ranked hits (``Library.expander``: each hit's page context)
+Expander = Callable[[Sequence[Hit]], list[Hit]]
 Mode = Literal["answer", "not_found", "search_only", "error"]
 
 # Enough for one rewritten question; keeps a rambling model from running on.
@@ -269,11 +271,13 @@ def _failed(base: Answer, e: LLMError) -> Answer:
 
 @dataclass
 class ChatSession:
-    """Answers questions over one collection through ``retrieve(query, k)`` and an optional LLM."""
+    """Answers questions over one collection through ``retrieve(query, k)`` and an optional LLM; ``expand``
+    turns the hits into the model's sources (the hits themselves without it)."""
 
     retrieve: Retriever
     llm: OllamaLLM | None
     config: ChatConfig = field(default_factory=ChatConfig)
+    expand: Expander | None = None
 
     def ask(self, question: str, history: Sequence[TurnLike] = ()) -> AnswerStream:
         """Rewrite (if a follow-up), retrieve and prepare; iterating the result streams the answer."""
@@ -313,7 +317,8 @@ class ChatSession:
             return AnswerStream(_search_only(base, llm_error))
         if llm_error is not None:
             return AnswerStream(_failed(base, llm_error))
-        plan = build_answer_prompt(standalone, hits, num_ctx, language=question_language(question))
+        sources = self._sources(hits)
+        plan = build_answer_prompt(standalone, sources, num_ctx, language=question_language(question))
         if not plan.sources:
             error = (
                 f"The model's context window ({num_ctx} tokens) cannot hold even one source; "
@@ -321,9 +326,19 @@ class ChatSession:
             )
             return AnswerStream(replace(base, error=error, error_kind="context", num_ctx=num_ctx))
         if plan.dropped:
-            logger.info("context window %d tokens: dropped %d of %d sources", num_ctx, plan.dropped, len(hits))
+            logger.info("context window %d tokens: dropped %d of %d sources", num_ctx, plan.dropped, len(sources))
         tokens = llm.stream_chat(plan.messages, num_ctx=plan.num_ctx, num_predict=plan.num_predict)
         return AnswerStream(base, tokens=tokens, plan=plan)
+
+    def _sources(self, hits: tuple[Hit, ...]) -> tuple[Hit, ...]:
+        """What the model reads: ``expand``'s sources, or the hits as found when there is none or it fails."""
+        if self.expand is None:
+            return hits
+        try:
+            return tuple(self.expand(hits)) or hits
+        except RagError as e:  # the hits alone still answer: a worse context beats no answer
+            logger.warning("reading the pages around the hits failed, sending the hits alone: %s", e)
+            return hits
 
     def answer(self, question: str, history: Sequence[TurnLike] = ()) -> Answer:
         """``ask`` without streaming."""

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .catalog import Catalog
+from .context import page_context
 from .embedder import Embedder, load_embedder
 from .errors import ConfigError, NotFoundError, StoreError
 from .ingest import Ingestor, Progress, Source, copy_atomic, expand_paths
@@ -219,3 +220,16 @@ class Library:
         "hybrid+rerank" (hybrid re-ordered by the cross-encoder); the default comes from the settings.
         """
         return self.searcher.search(query, collection or self.settings.collection, k, mode or self.settings.search_mode)
+
+    def page_context(self, collection: str, hits: Sequence[Hit], budget: int | None = None) -> list[Hit]:
+        """The model's sources for ranked hits: each hit's page read around it, within ``budget`` tokens
+        (RAG_CONTEXT_TOKENS by default; see ``rag.context``)."""
+        col = self.open_collection(collection)
+        budget = self.settings.context_tokens if budget is None else budget
+        return page_context(hits, lambda ids: self.store.chunks_by_id(col, ids), budget)
+
+    def expander(self, collection: str) -> Callable[[Sequence[Hit]], list[Hit]] | None:
+        """What the chat gives a question's hits to make the model's sources; None when RAG_CONTEXT_TOKENS is 0."""
+        if self.settings.context_tokens <= 0:
+            return None
+        return lambda hits: self.page_context(collection, hits)

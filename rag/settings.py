@@ -107,6 +107,8 @@ class Settings:
     # Cross-encoder reranking (rag/rerank.py): off while no model is named.
     rerank_model: str = ""
     rerank_top_n: int = 30
+    # Tokens of page context the model's sources share (rag/context.py; 0: the hits' own chunks, as found).
+    context_tokens: int = 1400
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -174,6 +176,7 @@ class Settings:
             tesseract_cmd=_env("RAG_TESSERACT_CMD", ""),
             rerank_model=rerank_model,
             rerank_top_n=_int("RAG_RERANK_TOP_N", 30, minimum=1),
+            context_tokens=_int("RAG_CONTEXT_TOKENS", 1400),
         )
         if settings.chunk_overlap >= settings.chunk_tokens:
             raise ConfigError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_TOKENS")

@@ -507,3 +507,70 @@ def test_a_rewrite_that_is_not_the_question_is_not_searched(
     assert retriever.calls == [("And what do warranty claims require?", 3)]
     assert answer.standalone_query == answer.question
     assert "<question>And what do warranty claims require?</question>" in user_message(server.chat_requests[1].body)
+
+
+# -- issue 13: the model reads each hit's page around it (rag/context.py) --------------------------------------
+
+
+def test_the_model_reads_the_rows_after_the_best_chunk_of_its_page(
+    server: FakeOllama, settings, embedder, tmp_path
+) -> None:
+    from tests.test_context import small_chunk_library
+
+    lib = small_chunk_library(settings, embedder, tmp_path)
+    question = "How large is the X200 warranty reserve?"
+    try:
+        [top] = lib.search(question, "docs", 3)
+        assert "4,812" not in top.chunk.text  # the plain top chunk names the reserve, not its balance
+
+        def retrieve(query: str, k: int) -> list[Hit]:
+            return lib.search(query, "docs", k)
+
+        server.queue_chat("It stood at 4,812 thousand dollars [1].")
+        plain = ChatSession(retrieve, OllamaLLM(server.url, "llama3.2"), ChatConfig(top_k=3)).answer(question)
+        assert "4,812" not in user_message(server.chat_requests[0].body)
+        assert plain.support is not None and plain.support.unsupported_numbers == ("4,812 thousand",)
+
+        server.queue_chat("It stood at 4,812 thousand dollars [1].")
+        session = ChatSession(retrieve, OllamaLLM(server.url, "llama3.2"), ChatConfig(top_k=3), lib.expander("docs"))
+        answer = session.answer(question)
+        user = user_message(server.chat_requests[1].body)
+        assert "4,812 thousand dollars, up from 3,977 thousand" in user and top.chunk.text in user
+        # What the model read is what the sources panel, the citation check and the history show.
+        [source] = answer.hits
+        assert source.chunk.chunk_id == top.chunk.chunk_id and "4,812" in source.chunk.text
+        assert answer.sources()[0]["text"] == source.chunk.text
+        assert answer.support is not None and answer.support.unsupported_numbers == ()
+        assert answer.sources()[0]["support"] == "supported"
+    finally:
+        lib.close()
+
+
+def test_search_only_and_not_found_show_the_hits_as_found(server: FakeOllama, retriever: OverlapRetriever) -> None:
+    calls: list[tuple[Hit, ...]] = []
+
+    def expand(hits):
+        calls.append(tuple(hits))
+        return [Hit(make_chunk(9, "manual.pdf", 2, "The whole page."), 1.0)]
+
+    found = ChatSession(retriever, None, ChatConfig(top_k=3), expand).answer("How long is the X200 warranty?")
+    assert found.mode == "search_only" and found.hits == tuple(retriever("How long is the X200 warranty?", 3))
+    missing = make_session(server.url, retriever, min_score=0.9)
+    missing.expand = expand
+    assert missing.answer("What is the X200 toner colour?").mode == "not_found"  # 1 of 3 words: 0.33 < 0.9
+    assert calls == []
+    server.queue_chat("Two years [1].")
+    answer = missing.answer("How long is the X200 warranty?")  # the same session, answering: expands
+    assert [h.chunk.text for h in answer.hits] == ["The whole page."] and len(calls) == 1
+
+
+def test_a_failing_page_read_sends_the_hits_as_found(server: FakeOllama, retriever: OverlapRetriever) -> None:
+    def broken(hits):
+        raise StoreError("the vector store failed to read chunks by id: disk gone")
+
+    session = make_session(server.url, retriever)
+    session.expand = broken
+    server.queue_chat("Two years [1].")
+    answer = session.answer("How long is the X200 warranty?")
+    assert answer.mode == "answer" and answer.hits == tuple(retriever("How long is the X200 warranty?", 3))
+    assert "two years from the date of purchase" in user_message(server.chat_requests[0].body)

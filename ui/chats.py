@@ -71,7 +71,7 @@ def ask(
     streams: list[AnswerStream] = []
     answer: Answer | None = None
     retriever = Retriever(library, collection, mode=mode)
-    session = ChatSession(retriever, llm, config)
+    session = ChatSession(retriever, llm, config, library.expander(collection))  # page context, as `rag ask`
     try:
         with st.chat_message("user"):
             chat_view.user_message(shown[-1])
