@@ -166,7 +166,8 @@ def test_upload_then_ask_in_a_real_browser(app_url: str, fake: FakeOllama, tmp_p
             expect(first).to_contain_text(re.compile(r"\[1\] p\. \d+ · attention\.pdf"), timeout=30_000)
             expect(first).to_contain_text("cited")
             assert cards.count() >= 3
-            expect(page.get_by_role("button", name="Download as Markdown")).to_be_visible()  # saved in history
+            sidebar = page.get_by_test_id("stSidebar")  # saved in the history: listed among the chats
+            expect(sidebar.get_by_role("button", name="What does the Transformer rely on?")).to_be_visible()
             _settle(page)
             page.wait_for_timeout(1000)  # the sources table draws on a canvas, after the DOM
             shot = ARTIFACTS / "browser_chat.png"
@@ -339,7 +340,10 @@ def test_hostile_pdf_text_stays_text_in_a_real_browser(app_url: str, fake: FakeO
             box.fill("How much did revenue grow in the third quarter?")
             box.press("Enter")
             expect(page.get_by_text("Revenue grew by twelve percent").first).to_be_visible(timeout=90_000)
-            expect(page.get_by_role("button", name="Download as Markdown")).to_be_visible(timeout=30_000)
+            chats = page.get_by_test_id("stSidebar")  # the exchange is saved: its chat is listed
+            expect(chats.get_by_role("button", name="How much did revenue grow in the third quarter?")).to_be_visible(
+                timeout=30_000
+            )
             _settle(page)
             cards = page.locator("summary", has_text=re.compile(r"\[\d+\] p\. \d+ · "))
             expect(cards.first).to_contain_text("<img src=x onerror")
