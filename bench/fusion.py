@@ -166,6 +166,19 @@ def rank(cands: list[Cand], scores: Sequence[float], per_page: int = 1, k: int =
     return out
 
 
+def page_rank(cands: list[Cand], scores: Sequence[float], weights: Sequence[float], k: int = 10) -> list[Cand]:
+    """Pages ranked by their chunks' scores, best first, weighted by ``weights``; each page as its best chunk."""
+    pages: dict[tuple[str, int], list[tuple[float, Cand]]] = {}
+    for c, s in zip(cands, scores):
+        pages.setdefault((c.doc_id, c.page), []).append((s, c))
+    ranked = []
+    for items in pages.values():
+        items.sort(key=lambda t: (-t[0], t[1].chunk_id))
+        ranked.append((sum(w * s for w, (s, _) in zip(weights, items)), items[0][1]))
+    ranked.sort(key=lambda t: (-t[0], t[1].chunk_id))
+    return [c for _, c in ranked[:k]]
+
+
 def doc_ranking(hits: list[Cand]) -> list[Cand]:
     """Distinct documents in order of first appearance (document-level recall counts documents)."""
     seen, out = set(), []
@@ -176,10 +189,13 @@ def doc_ranking(hits: list[Cand]) -> list[Cand]:
     return out
 
 
-def metrics(questions, queries: list[Query], scorer: Scorer, ks=(1, 3, 5, 10)) -> dict[str, float]:
+def metrics(
+    questions, queries: list[Query], scorer: Scorer, ks=(1, 3, 5, 10), pages: Sequence[float] | None = None
+) -> dict[str, float]:
     out: dict[str, list[float]] = {}
     for q, query in zip(questions, queries):
-        hits = rank(query.cands, scorer(query), k=max(ks))
+        scores = scorer(query)
+        hits = page_rank(query.cands, scores, pages, max(ks)) if pages else rank(query.cands, scores, k=max(ks))
         dm = doc_matches(hits, q.docs)
         for k in ks:
             out.setdefault(f"doc R@{k}", []).append(recall_at_k(dm, len(q.docs), k))
@@ -212,6 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for g in (0.1, 0.3, 0.5):
             methods[f"rrf fit w={w:g} + doc {g:g}"] = doc_prior(rrf(w, adaptive=True), g)
     rows = {name: metrics(questions, queries, s) for name, s in methods.items()}
+    default = doc_prior(rrf(0.0, adaptive=True), 0.3)
+    for weights in ((1.0, 0.5), (1.0, 0.5, 0.25), (1.0, 0.3, 0.1), (1.0, 1.0, 1.0)):
+        name = "default, pages " + "/".join(f"{w:g}" for w in weights)
+        rows[name] = metrics(questions, queries, default, pages=weights)
     cols = [c for c in next(iter(rows.values())) if not math.isnan(next(iter(rows.values()))[c])]
     print(f"{args.qa.name}: {len(questions)} questions, candidates depth {args.depth}")
     print(f"{'method':26}" + "".join(f"{c:>10}" for c in cols))
