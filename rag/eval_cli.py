@@ -2,6 +2,7 @@
 
 python -m rag eval QA.jsonl [--collection NAME] [-k 1,3,5,10] [--modes dense,lexical,hybrid,hybrid+rerank]
                             [--ingest] [--extra PATH ...] [--json FILE] [--limit N]
+python -m rag eval QA.jsonl --answers [--model M] [--absent-collection NAME | --no-absent] [--json FILE] [--limit N]
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     from .cli import BarProgress, _library, _summary
 
+    if args.answers:
+        return _answers(args, settings)
     questions = load_questions(args.qa, base_dir=args.base, limit=args.limit)
     collection = args.collection or settings.collection
     lib = _library(settings)
@@ -82,6 +85,37 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if any(m.errors for m in report.metrics) else 0
 
 
+def _answers(args: argparse.Namespace, settings: Settings) -> int:
+    """``--answers``: the answer benchmark (``rag.answer_eval``) instead of retrieval metrics."""
+    from .answer_eval import run_command
+    from .cli import BarProgress, _library, _summary
+    from .evaluate import ingest_questions
+
+    collection = args.collection or settings.collection
+    lib = _library(settings)
+    try:
+        if args.ingest or args.extra:
+            questions = load_questions(args.qa, base_dir=args.base, limit=args.limit) if args.ingest else []
+            print(
+                _summary(ingest_questions(lib, questions, collection, extra=args.extra or (), progress=BarProgress()))
+            )
+        report = run_command(
+            args.qa,
+            lib,
+            collection=collection,
+            model=args.model,
+            limit=args.limit,
+            json_path=args.json,
+            absent=not args.no_absent,
+            absent_collection=args.absent_collection,
+            base=args.base,
+            log_to=lambda line: print(line, file=sys.stderr),
+        )
+    finally:
+        lib.close()
+    return 1 if any(s.errors for s in report.summaries) else 0
+
+
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``eval`` on the CLI's subcommands."""
     p = subparsers.add_parser("eval", help="retrieval quality (recall@k, MRR) and latency of each mode on a QA set")
@@ -98,5 +132,19 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--base", type=Path, help="folder the QA file's pdf paths start from (default: its folder's parent)")
     p.add_argument("--json", metavar="FILE", help="write the full report (metrics and every ranked list) here")
     p.add_argument("--limit", type=positive_int, help="only the first N questions")
+    p.add_argument(
+        "--answers",
+        action="store_true",
+        help="ask each question through the chat (Ollama at OLLAMA_HOST) and score the answers against the gold"
+        " answers: baseline top chunks vs page context (see rag/answer_eval.py)",
+    )
+    p.add_argument("--model", help="with --answers: the Ollama model (default: RAG_LLM_MODEL)")
+    p.add_argument(
+        "--absent-collection",
+        metavar="NAME",
+        help="with --answers: ask the questions whose gold documents NAME lacks there (default: keep each"
+        " question's issuer out of retrieval in the collection itself)",
+    )
+    p.add_argument("--no-absent", action="store_true", help="with --answers: no absent-document questions")
     p.set_defaults(func=cmd_eval)
     return p
