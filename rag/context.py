@@ -178,10 +178,14 @@ def assemble(pages: Sequence[PageContext], budget: int, *, page_tokens: int = PA
 
 
 def _fill(number: int, page: PageContext, picked: list[Chunk], cost: int, limit: int) -> tuple[list[Chunk], int]:
-    """Add the page's chunks in preference order while the source stays within ``limit`` tokens."""
+    """Add the page's chunks in preference order while the source stays within ``limit`` tokens.
+
+    Only a chunk next to those taken: past one that does not fit, the source would read as fragments.
+    """
     picked = list(picked)
     for c in page.preferred:
-        if c in picked:
+        positions = [p.position for p in picked]
+        if c in picked or c.position not in (min(positions) - 1, max(positions) + 1):
             continue
         trial = _cost(number, page.hit, [*picked, c])
         if trial <= limit:

@@ -213,3 +213,13 @@ def test_rag_context_tokens_sets_the_budget_and_zero_turns_it_off(settings, monk
     monkeypatch.setenv("RAG_CONTEXT_TOKENS", "-1")
     with pytest.raises(Exception, match="RAG_CONTEXT_TOKENS must be at least 0"):
         Settings.from_env()
+
+
+def test_a_page_grows_only_next_to_what_it_holds() -> None:
+    best = ch(5, "The hit. " + "word " * 20)
+    store = Store(
+        [ch(6, "Long following chunk. " + "word " * 400), ch(4, "Short preceding chunk."), ch(7, "Short far one.")]
+    )
+    [source] = page_context([Hit(best, 1.0)], store, 200, page_tokens=200)
+    # The following chunk does not fit; the one after it would leave a gap: only the preceding one is added.
+    assert source.chunk.text == "Short preceding chunk.\n" + best.text.strip()
