@@ -586,6 +586,10 @@ def run_command(
     try:
         if not llm.has_model():
             raise RagError(f"the model {llm.model!r} is not on the Ollama server at {llm.host}")
+        # Loaded before the first question (with the answers' window: another num_ctx reloads it), so no
+        # configuration's time to first token includes loading the model.
+        window = llm.context_info().window(cfg.num_ctx, cfg.max_ctx)
+        llm.complete([{"role": "user", "content": "Say OK."}], num_ctx=window, num_predict=1)
     except LLMError as e:
         raise RagError(f"cannot use the model {llm.model!r} at {llm.host}: {e}") from e
     try:

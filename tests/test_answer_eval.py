@@ -218,12 +218,14 @@ def test_eval_answers_from_the_command_line(library, collection, settings, monke
     monkeypatch.setenv("RAG_MIN_SCORE", "-1")
     with FakeOllama() as server:
         server.add_model("qwen")
-        for reply in REPLIES[:2] + REPLIES[4:6]:
+        for reply in ["OK", *REPLIES[:2], *REPLIES[4:6]]:  # the first answers the warm-up
             server.queue_chat(reply)
         monkeypatch.setenv("OLLAMA_HOST", server.url)
         code = main(["eval", str(qa), "--answers", "--model", "qwen", "--no-absent", "--json", str(out)])
+        warm_up, *asked = server.chat_requests
+        assert warm_up.body["stream"] is False  # the model is loaded before the first question is timed
         assert {r.body["model"] for r in server.chat_requests} == {"qwen"}
-        assert len(server.chat_requests) == 4
+        assert len(asked) == 4 and all(r.body["stream"] for r in asked)
         assert main(["eval", str(qa), "--answers", "--model", "nosuch", "--no-absent"]) == 2
     captured = capsys.readouterr()
     assert code == 0
