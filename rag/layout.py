@@ -22,6 +22,7 @@ _LEADER = re.compile(r"^[.·… ]{3,}$")
 _TRAILING_LEADER = re.compile(r"(?:\s*[.·…]){3,}\s*$")
 _YEAR = re.compile(r"^(?:FY\s?)?(?:19|20)\d\d$")
 _CURRENCY_ONLY = re.compile(r"^[$€£¥₩]$")
+_SENTENCE_WORDS = 8  # a cell with this many words is a sentence, not a table cell
 _LONG_CELL = 30  # characters: a cell this long without digits is running text
 _MIN_ROWS = 3
 _ROW_WORDS = 12  # a plain-text line with more words than this is prose quoting figures, not a row
@@ -72,11 +73,15 @@ def _text_cell(cell: str) -> bool:
     return len(cell) >= _LONG_CELL and len(re.findall(r"[^\W\d_]{2,}", cell)) >= 4
 
 
+def _side_by_side(row: list[str]) -> bool:
+    """Running text laid out in columns: justified words, numbered lines, or two columns of prose."""
+    return _justified(row) or _numbered_line(row) or (len(row) >= 2 and sum(_text_cell(c) for c in row) >= 2)
+
+
 def _running_text(row: list[str]) -> bool:
-    """Prose, not a table line: justified words, numbered lines, or columns of text side by side."""
-    if _justified(row) or _numbered_line(row):
-        return True
-    return len(row) >= 2 and sum(_text_cell(c) for c in row) >= 2
+    """Prose, not a table line: text in columns, or a run-in heading before its paragraph
+    ("Label Smoothing   During training, we employed ...")."""
+    return _side_by_side(row) or any(len(re.findall(r"[^\W\d_]{2,}", c)) >= _SENTENCE_WORDS for c in row)
 
 
 def is_row(row: list[str]) -> bool:
@@ -129,7 +134,7 @@ def table_text(layout: str, plain: str = "") -> str | None:
         parsed.append(row)
         if is_row(row):
             rows += 1
-        elif _running_text(row):
+        elif _side_by_side(row):
             prose += 1
     lines_used = sum(1 for row in parsed if row)
     # A few figure lines among much text (equations, a stray aligned pair) do not make a table page.
