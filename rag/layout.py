@@ -21,6 +21,8 @@ _LEADING_FIGURE = re.compile(r"^(?:approximately |about |up to )?[(\-–]?[$€�
 _LEADER = re.compile(r"^[.·… ]{3,}$")
 _TRAILING_LEADER = re.compile(r"(?:\s*[.·…]){3,}\s*$")
 _YEAR = re.compile(r"^(?:FY\s?)?(?:19|20)\d\d$")
+# ",dddd" is never a thousands group: it is a day and a year whose lines were joined.
+_DAY_YEAR = re.compile(r"(\b\d{1,2}),(?=(?:19|20)\d\d\b)")
 _CURRENCY_ONLY = re.compile(r"^[$€£¥₩]$")
 _SENTENCE_WORDS = 8  # a cell with this many words is a sentence, not a table cell
 _LONG_CELL = 30  # characters: a cell this long without digits is running text
@@ -118,6 +120,11 @@ def _visible(text: str) -> int:
     return sum(1 for ch in text if not ch.isspace())
 
 
+def _tidy(cell: str) -> str:
+    """One cell on one line; a date whose two header lines were joined gets its space back ("July 1, 2023")."""
+    return _DAY_YEAR.sub(r"\1, ", " ".join(cell.split()))
+
+
 def table_text(layout: str, plain: str = "") -> str | None:
     """The layout text with cells joined by " | ", or None when the page is no table page.
 
@@ -146,7 +153,7 @@ def table_text(layout: str, plain: str = "") -> str | None:
             if lines and lines[-1]:
                 lines.append("")
             continue
-        lines.append((" " if _running_text(row) else " | ").join(" ".join(c.split()) for c in row))
+        lines.append((" " if _running_text(row) else " | ").join(_tidy(c) for c in row))
     text = "\n".join(lines).strip()
     if plain and _visible(text.replace("|", "")) < _MIN_KEPT * _visible(plain):
         return None

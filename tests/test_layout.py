@@ -113,6 +113,15 @@ def test_filing_statement_rows_keep_label_and_values_on_one_line():
     assert "Total revenues | 66,608 | 62,286 | 58,158" in lines
 
 
+def test_column_titles_printed_on_two_lines_come_out_as_one_row():
+    # Plain extraction gave "July 1," / "2023" / "June 25," / "2022", one cell per line.
+    pdf = shared_path("pdfs", "docugami-sec10q", "2023 Q3 AAPL.pdf")
+    page = next(p for p in iter_pages(open_pdf(pdf), pdf.name) if p.index == 3)
+    lines = page.text.splitlines()
+    assert "July 1, 2023 | June 25, 2022 | July 1, 2023 | June 25, 2022" in lines
+    assert "Total net sales | 81,797 | 82,959 | 293,787 | 304,182" in lines
+
+
 def test_outlook_table_puts_each_value_beside_its_label():
     # Plain extraction gave "Effective tax rate" and "approximately 24.6%" lines apart.
     pdf = shared_path("pdfs", "financebench", "ULTABEAUTY_2023Q4_EARNINGS.pdf")
