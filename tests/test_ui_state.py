@@ -29,3 +29,49 @@ def test_search_modes_offered_put_the_configured_one_first_and_rerank_only_with_
     assert offered_modes("hybrid", "") == ["hybrid", "dense", "lexical"]
     assert offered_modes("dense", "") == ["dense", "hybrid", "lexical"]
     assert offered_modes("hybrid+rerank", "/models/reranker") == ["hybrid+rerank", "hybrid", "dense", "lexical"]
+
+
+PASSAGE = (
+    "We trained on the WMT 2014 English-German dataset. On the English-to-German translation task, the big"
+    " transformer model outperforms the best previously reported models by more than 2.0 BLEU, establishing"
+    " a new state-of-the-art BLEU score of 28.4. Training took 3.5 days on 8 P100 GPUs."
+)
+
+
+def _answer(content: str, question: str) -> dict:
+    return {"mode": "answer", "content": content, "question": question, "standalone_query": question}
+
+
+def test_a_claim_that_shares_too_few_words_falls_back_to_the_question():
+    from rag.ui_state import passage_highlight
+
+    # The claim paraphrases ("scores 28.4"): no two content words in common with any one sentence.
+    message = _answer("It scores 28.4 [1].", "What BLEU score does the big transformer reach?")
+    mark = passage_highlight(message, {"n": 1, "cited": True, "text": PASSAGE})
+    assert mark.basis == "question"
+    assert PASSAGE[mark.span[0] : mark.span[1]].startswith("On the English-to-German translation task")
+    # A claim that does share the words is still what decides the sentence.
+    message = _answer("Training took 3.5 days on 8 GPUs [1].", "What BLEU score does the big transformer reach?")
+    mark = passage_highlight(message, {"n": 1, "cited": True, "text": PASSAGE})
+    assert mark.basis == "claim" and PASSAGE[mark.span[0] : mark.span[1]].startswith("Training took")
+    # A source the answer does not cite is matched with the question; a one-word question still finds it.
+    mark = passage_highlight(_answer("x [2].", "BLEU?"), {"n": 1, "cited": False, "text": PASSAGE})
+    assert mark.basis == "question" and "BLEU" in PASSAGE[mark.span[0] : mark.span[1]] and not mark.numbers
+    nothing = passage_highlight(_answer("x [1].", "kimchi stew recipe"), {"n": 1, "cited": True, "text": PASSAGE})
+    assert (nothing.span, nothing.basis) == (None, "")
+
+
+def test_the_figures_an_answer_cites_are_marked_in_the_passage():
+    from rag.ui_state import number_spans, passage_highlight, passage_markdown
+
+    message = _answer("It scores 28.4 [1], after 3.5 days; 2,000 warm-up steps [2].", "What BLEU score?")
+    mark = passage_highlight(message, {"n": 1, "cited": True, "text": PASSAGE})
+    assert [PASSAGE[a:b] for a, b in mark.numbers] == ["28.4", "3.5"]  # not 2,000: cited for source 2
+    marked = passage_markdown(PASSAGE, mark.span, numbers=mark.numbers)
+    assert "**28\\.4**" in marked and "**3\\.5**" in marked and marked.count("**") == 4
+    assert marked.count(":orange-background[") == 1 and "**28\\.4**\\.]" in marked  # inside the sentence's mark
+    assert "Training took **3\\.5** days on 8 P100" in marked  # spaces around the figure kept
+    # Figures match as figures: 2,000 is 2000; digits inside a word or a longer number are not figures.
+    text = "Revenue was 2,000 in FY2019 and 12000 in 2019."
+    assert [text[a:b] for a, b in number_spans(text, "2000 units in 2019")] == ["2,000", "2019"]
+    assert passage_markdown("no figures here", None, numbers=[]) == "no figures here"

@@ -20,12 +20,11 @@ from rag.settings import Settings
 from rag.ui_state import (
     MODE_LABELS,
     answer_notices,
-    best_span,
-    highlight_reference,
     history_turns,
     live_message,
     offered_modes,
     pages_label,
+    passage_highlight,
     passage_markdown,
     source_rows,
 )
@@ -47,6 +46,10 @@ _SUPPORT_MARK = {
     "supported": " · :green[✓ supports the claim]",
     "not_found": " · :orange[claim not in this source]",
     "partly": " · :orange[supports some claims]",
+}
+_HIGHLIGHT_CAPTION = {
+    "claim": "Highlighted: the sentence closest to the answer's claim citing it.",
+    "question": "Highlighted: the sentence closest to the question.",
 }
 _NOTICE = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
 _SCORE_HELP = {
@@ -165,18 +168,13 @@ def passage_cards(library: Library, message: dict, *, previews: bool = True) -> 
                     f":orange[:material/document_scanner: Machine-read text ({ocr} confidence):"
                     " the page is an image; check the passage against the page preview.]"
                 )
-            text = str(source.get("text", ""))
-            span = best_span(text, highlight_reference(message, source))
-            st.markdown(passage_markdown(text, span))
-            if span is not None:
-                st.caption(
-                    "Highlighted: the sentence closest to "
-                    + (
-                        "the answer's claim citing it."
-                        if source.get("cited") and message.get("mode") == "answer"
-                        else "the question."
-                    )
-                )
+            mark = passage_highlight(message, source)
+            st.markdown(passage_markdown(str(source.get("text", "")), mark.span, numbers=mark.numbers))
+            caption = _HIGHLIGHT_CAPTION.get(mark.basis, "")
+            if mark.numbers:
+                caption += " In bold: the figures the answer cites."
+            if caption.strip():
+                st.caption(caption.strip())
             if previews:  # not while the answer streams: that run's widgets are replaced right after
                 page_preview(library, source, f"{message['id']}-{n}")
 
