@@ -333,6 +333,7 @@ class AnswerReport:
     records: tuple[AnswerRecord, ...]
     summaries: tuple[ConfigSummary, ...]
     skipped: tuple[str, ...] = ()  # questions whose gold documents are not in the collection
+    stopped_early: bool = False  # interrupted: the questions finished before it
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -357,7 +358,11 @@ def default_configs(lib: Library) -> list[Config]:
     return configs
 
 
-def _filtered(lib: Library, collection: str, excluded: set[str]) -> Retriever:
+def _searcher(lib: Library, collection: str, excluded: set[str] | None = None) -> Retriever:
+    """The chat's retrieval over the collection, as ``rag ask`` does it, without the ``excluded`` files."""
+    if not excluded:
+        return lambda query, k: lib.search(query, collection, k)
+
     def retrieve(query: str, k: int) -> list:
         hits = lib.search(query, collection, k * _OVERFETCH)
         return [h for h in hits if file_key(h.chunk.file_name) not in excluded][:k]
@@ -470,7 +475,8 @@ def run_answers(
 ) -> AnswerReport:
     """Ask every question in every configuration, then the absent-document questions, and score them.
 
-    Questions are the outer loop, so a run stopped early still compares the configurations on the same ones.
+    Questions are the outer loop, so a run stopped early (Ctrl-C) still compares the configurations on the
+    same questions: those every configuration finished.
     """
     cfg = chat_config or ChatConfig.from_env()
     configs = list(configs) if configs is not None else default_configs(lib)
@@ -485,34 +491,34 @@ def run_answers(
         elsewhere = {file_key(d.file_name) for d in lib.documents(absent_collection)}
     records: list[AnswerRecord] = []
     skipped: list[str] = []
+    stopped = False
 
-    def keep(record: AnswerRecord) -> None:
-        records.append(record)
+    def ask(session: ChatSession, q: Question, config: str, kind: str, excluded: tuple[str, ...]) -> AnswerRecord:
+        record = _ask(session, llm, q, config, kind, excluded)
         if progress is not None:
             progress(record)
+        return record
 
-    for q in questions:
-        if not set(q.docs) <= present:
-            skipped.append(q.id)
-            continue
-        for c in configs:
-            session = ChatSession(lambda query, k: lib.search(query, collection, k), llm, cfg, c.expand(collection))
-            keep(_ask(session, llm, q, c.name, "answerable", ()))
-        if not absent:
-            continue
-        if elsewhere is not None:
-            if set(q.docs) & elsewhere:
+    try:
+        for q in questions:
+            if not set(q.docs) <= present:
+                skipped.append(q.id)
                 continue
-            target, excluded, retrieve = absent_collection, (), None
-        else:
-            target = collection
-            excluded = tuple(sorted({d for doc in q.docs for d in by_issuer.get(issuer(doc), {doc})}))
-            retrieve = _filtered(lib, collection, set(excluded))
-        assert target is not None
-        for c in configs:
-            search = retrieve or (lambda query, k, t=target: lib.search(query, t, k))
-            session = ChatSession(search, llm, cfg, c.expand(target))
-            keep(_ask(session, llm, q, c.name, "absent", excluded))
+            done: list[AnswerRecord] = []
+            for c in configs:
+                search = _searcher(lib, collection)
+                done.append(ask(ChatSession(search, llm, cfg, c.expand(collection)), q, c.name, "answerable", ()))
+            if absent and (elsewhere is None or not set(q.docs) & elsewhere):
+                target = absent_collection or collection
+                excluded: tuple[str, ...] = ()
+                if elsewhere is None:
+                    excluded = tuple(sorted({d for doc in q.docs for d in by_issuer.get(issuer(doc), {doc})}))
+                for c in configs:
+                    search = _searcher(lib, target, set(excluded))
+                    done.append(ask(ChatSession(search, llm, cfg, c.expand(target)), q, c.name, "absent", excluded))
+            records += done  # a question counts once all its configurations have answered it
+    except KeyboardInterrupt:  # a long run stopped by hand still reports the questions it finished
+        stopped = True
     return AnswerReport(
         model=llm.model,
         collection=collection,
@@ -520,6 +526,7 @@ def run_answers(
         records=tuple(records),
         summaries=tuple(summarise(c.name, records) for c in configs),
         skipped=tuple(skipped),
+        stopped_early=stopped,
     )
 
 
@@ -552,6 +559,8 @@ def format_table(report: AnswerReport) -> str:
         )
     if report.skipped:
         lines.append(f"skipped (gold document not in the collection): {', '.join(report.skipped)}")
+    if report.stopped_early:
+        lines.append("stopped early: only the questions every configuration finished are counted")
     return "\n".join(lines)
 
 

@@ -210,6 +210,28 @@ def test_gated_questions_are_refused_and_correct_not_found_without_calling_the_m
     assert all(r.mode == "not_found" and r.ttft_s is None for r in report.records)
 
 
+def test_a_run_stopped_by_hand_reports_the_questions_every_configuration_finished(library, collection):
+    seen = []
+
+    def stop_at_the_third(record):
+        seen.append(record)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    with FakeOllama() as server:
+        server.add_model("llama3.2")
+        for reply in [*REPLIES[:2], *REPLIES[4:6]]:
+            server.queue_chat(reply)
+        llm = MeteredLLM(server.url, "llama3.2")
+        cfg = ChatConfig(min_score=-1.0, rewrite_followups=False)
+        report = run_answers(
+            library, questions(), collection, llm, chat_config=cfg, absent=False, progress=stop_at_the_third
+        )
+    assert report.stopped_early and [r.id for r in report.records] == ["acme", "acme"]
+    assert [(s.questions, s.correct, s.partly) for s in report.summaries] == [(1, 1, 0), (1, 0, 1)]
+    assert "stopped early" in format_table(report)
+
+
 def test_eval_answers_from_the_command_line(library, collection, settings, monkeypatch, tmp_path, capsys):
     qa = tmp_path / "qa.jsonl"
     qa.write_text("\n".join(json.dumps(row) for row in QA[:2]), encoding="utf-8")
