@@ -35,6 +35,8 @@ def chat_page() -> None:
         disabled=not has_documents or question is not None,  # no second question while one is answered
         on_submit=chats.take_question,
     )
+    if has_documents:  # New chat, reopen, download also here: a phone's sidebar is collapsed
+        chats.chat_toolbar(history, collection)
     if not has_documents:
         chat_view.getting_started(collection)
     elif not state.messages and question is None:

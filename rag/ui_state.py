@@ -379,6 +379,48 @@ def source_rows(sources: Sequence[dict]) -> list[dict]:
     ]
 
 
+#: How the compact table says whether the answer cites a source, and how its support check went.
+CITED_LABELS = {"supported": "✓ supports", "not_found": "⚠ not in it", "partly": "◐ partly"}
+
+
+def cited_label(source: dict) -> str:
+    """ "" (not cited), "cited" (not checked), or the support check of a cited source: "✓ supports"..."""
+    if not source.get("cited"):
+        return ""
+    return CITED_LABELS.get(str(source.get("support")), "cited")
+
+
+def short_name(name: str, limit: int = 30) -> str:
+    """A long file name shortened in the middle, keeping its end (often a date or version)."""
+    if len(name) <= limit:
+        return name
+    keep = limit - 1
+    return name[: keep - keep // 3] + "…" + name[-(keep // 3) :]
+
+
+#: File names in the sources table: about 150 px of a 360 px phone screen, the rest for the other columns.
+TABLE_NAME_CHARS = 22
+
+
+def table_rows(sources: Sequence[dict], *, answered: bool) -> list[dict]:
+    """The sources table as shown: narrow enough for a phone. Number, file (shortened in the middle, the full
+    name is on the passage card), page, whether the answer cites it (only for an answer) and how its check went,
+    who read it (only when OCR read one), and one relevance figure: the cosine similarity, on a fixed scale
+    (-1 to 1), unlike BM25's; the keyword and ranking scores are on the passage cards."""
+    ocr = any(s.get("ocr") for s in sources)
+    rows = []
+    for i, s in enumerate(sources, 1):
+        row: dict = {"#": s.get("n", i), "file": short_name(str(s.get("file_name", "?")), TABLE_NAME_CHARS)}
+        row["page"] = pages_label(s)
+        if answered:
+            row["cited"] = cited_label(s)
+        if ocr:
+            row["ocr"] = ocr_label(bool(s.get("ocr")), s.get("ocr_confidence"))
+        row["match"] = s.get("dense_score")
+        rows.append(row)
+    return rows
+
+
 def highlight_reference(message: dict, source: dict) -> str:
     """What to look for in a passage: the answer's sentences citing it, else the question searched."""
     if message.get("mode") == "answer" and source.get("cited"):

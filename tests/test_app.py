@@ -3,6 +3,7 @@ embedding model, and the Ollama protocol test server (stopped or emptied for the
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -12,12 +13,13 @@ import pytest
 from rag.declined import DECLINED_TEXT_KO
 from rag.history import ChatHistory
 from rag.mdsafe import escape_markdown, safe_answer_markdown, safe_stream
-from rag.ui_state import MODE_LABELS, best_span, citing_text, passage_markdown, sentence_spans
+from rag.ui_state import MODE_LABELS, best_span, citing_text, passage_markdown, sentence_spans, short_name
 from tests.app_support import ATTENTION, app_environment, new_app, page_text, plain
 from tests.conftest import shared_path
 from tests.fake_ollama import FakeOllama, dead_host
 
 PDF_NAME = ATTENTION[-1]
+TABLE_NAME = short_name(PDF_NAME, 22)  # as the sources table shows it: shortened in the middle
 
 
 @pytest.fixture(scope="module")
@@ -82,13 +84,13 @@ def test_question_gets_streamed_answer_with_its_own_sources(fake: FakeOllama, en
     text = page_text(at)
     assert "Multi-head attention runs several attention functions in parallel" in text
     frame = sources_frame(at)
-    assert set(frame["file"]) == {PDF_NAME}
+    assert set(frame["file"]) == {TABLE_NAME}
     pages = [int(p.split("–")[0]) for p in frame["page"]]
     assert all(1 <= p <= 15 for p in pages)  # 1-based, within the paper's 15 pages
     assert list(frame["#"]) == list(range(1, len(frame) + 1))
-    assert list(frame["cited"]) == [True] + [False] * (len(frame) - 1)
+    assert [bool(c) for c in frame["cited"]] == [True] + [False] * (len(frame) - 1)
     ranking = [s["score"] for s in at.session_state["messages"][-1]["sources"]]  # hybrid: the fused score
-    assert ranking == sorted(ranking, reverse=True) and frame["dense"].max() > 0.3
+    assert ranking == sorted(ranking, reverse=True) and frame["match"].max() > 0.3
     # The real retriever found the passage that defines multi-head attention, and it went to the model (source 1
     # is the best hit's page read around it, which may open on the page before: "pp. 14–15").
     prompt = fake.chat_requests[-1].body["messages"][-1]["content"]
@@ -103,6 +105,42 @@ def test_question_gets_streamed_answer_with_its_own_sources(fake: FakeOllama, en
     assert messages[1]["sources"][0]["file_name"] == PDF_NAME
     chats = ChatHistory(env.data_dir / "history.sqlite3").list_chats("documents")
     assert [c.title for c in chats] == ["What is multi-head attention?"]
+
+
+def test_sources_fit_a_phone_say_what_scores_mean_and_the_chat_actions_are_in_the_main_area(
+    fake: FakeOllama, env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15: 8. A 390 px screen showed one column of the table and hid New chat and the export in the
+    collapsed sidebar; BM25 4.5 stood beside cosine 0.72 unexplained, a missing score read "None"."""
+    offered = downloads(monkeypatch)
+    at = new_app().run()
+    main = [b.key for b in at.main.button]
+    assert "new_chat_top" in main and at.button(key="new_chat_top").disabled  # already a new, empty chat
+    fake.queue_chat("Residual dropout with a rate of 0.1 was used [1].")
+    ask(at, "Which dropout rate was used?")
+    chat = at.session_state["chat_id"]
+
+    table = at.dataframe[-1]
+    frame = table.value
+    assert list(frame.columns) == ["#", "file", "page", "cited", "match"]  # compact: fits beside nothing
+    assert set(frame["file"]) == {TABLE_NAME} and TABLE_NAME.endswith("762.pdf")
+    assert table.proto.placeholder == "—"  # a score no retriever gave: never the word None
+    columns = json.loads(table.proto.columns)
+    assert all(columns[c].get("help") for c in frame.columns), columns
+    assert "cosine" in columns["match"]["help"]
+    captions = [c.value for c in at.chat_message[-1].caption]
+    assert any(c.startswith("Match: cosine similarity") and "BM25" in c for c in captions)  # under the table
+    # The full file name and every score, each named by what it measures, on the passage card.
+    assert any(c.startswith(escape_markdown(PDF_NAME) + " · match 0.") and "(cosine)" in c for c in captions)
+
+    # New chat, reopen and download in the main area (not only in the sidebar).
+    main = [b.key for b in at.main.button]
+    assert {"new_chat_top", f"reopen-{chat}"} <= set(main) and "new_chat" not in main
+    assert offered and offered[-1][1].startswith("# Which dropout rate was used?")
+    at.button(key="new_chat_top").click().run()
+    assert at.session_state["messages"] == [] and at.session_state["chat_id"] is None
+    at.button(key=f"reopen-{chat}").click().run()
+    assert at.session_state["chat_id"] == chat and "Residual dropout" in page_text(at)
 
 
 def test_old_answers_keep_their_sources_and_followups_show_the_rewrite(fake: FakeOllama, env) -> None:
@@ -129,7 +167,7 @@ def test_search_only_when_ollama_is_unreachable(env, monkeypatch: pytest.MonkeyP
     assert any("not reachable" in i.value and "best passages" in i.value for i in at.info)
     assert "Nearest passages" in text
     frame = sources_frame(at)
-    assert "cited" not in frame.columns and set(frame["file"]) == {PDF_NAME}
+    assert "cited" not in frame.columns and set(frame["file"]) == {TABLE_NAME}
     assert at.session_state["messages"][-1]["mode"] == "search_only"
 
 
@@ -230,7 +268,11 @@ def test_search_mode_choice_decides_which_retrievers_score_the_sources(fake: Fak
             ("dense" if s["dense_rank"] else "") + ("lexical" if s["lexical_rank"] else "") for s in message["sources"]
         }
         assert all(s["dense_score"] is not None for s in message["sources"])
-        assert ("lexical" in sources_frame(at).columns) == (mode != "dense")
+        # One relevance column whatever the mode (the cosine); the keyword score is on the passage cards.
+        assert list(sources_frame(at).columns) == ["#", "file", "page", "cited", "match"]
+        cards = at.chat_message[-1].caption  # this answer's passage cards, not the earlier ones
+        keywords = [c.value for c in cards if c.value.startswith(escape_markdown(PDF_NAME) + " · match ")]
+        assert keywords and any("(BM25)" in c for c in keywords) == (mode != "dense")
     assert found_by["lexical"] == {"lexical"} and found_by["dense"] == {"dense"}
     assert "denselexical" in found_by["hybrid"]  # hybrid: passages both retrievers ranked
 
@@ -259,7 +301,7 @@ def test_chats_listed_in_the_sidebar_reopened_renamed_downloaded_and_deleted(
     at.button(key=f"chat-{first}").click().run()
     assert [m["role"] for m in at.session_state["messages"]] == ["user", "assistant"]
     assert "Dropout with a rate of 0.1 was used" in page_text(at)
-    assert set(sources_frame(at)["file"]) == {PDF_NAME}  # the reopened answer brought its sources
+    assert set(sources_frame(at)["file"]) == {TABLE_NAME}  # the reopened answer brought its sources
 
     offered = downloads(monkeypatch)
     at.text_input(key=f"title-{first}").input("Dropout / regularisation: notes").run()
@@ -369,8 +411,8 @@ def test_citation_marks_and_a_refusal_in_the_question_language(fake: FakeOllama,
     message = at.session_state["messages"][-1]
     assert message["content"] == "The Transformer reaches 7,777 BLEU [1]. It uses attention [2]."
     frame = sources_frame(at)
-    assert frame["supports"][0] == "not in source" and list(frame["cited"][:2]) == [True, True]
-    assert frame["supports"][1] in ("✓", "not in source") and set(frame["supports"][2:]) <= {""}
+    assert frame["cited"][0] == "⚠ not in it"
+    assert frame["cited"][1] in ("✓ supports", "⚠ not in it") and set(frame["cited"][2:]) <= {""}
     assert any("7,777" in w.value and "none of its sources" in w.value for w in at.warning)
     label = next(plain(e.label) for e in at.expander if e.label.startswith("\\[1\\]"))
     assert "claim not in this source" in label

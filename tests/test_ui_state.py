@@ -75,3 +75,24 @@ def test_the_figures_an_answer_cites_are_marked_in_the_passage():
     text = "Revenue was 2,000 in FY2019 and 12000 in 2019."
     assert [text[a:b] for a, b in number_spans(text, "2000 units in 2019")] == ["2,000", "2019"]
     assert passage_markdown("no figures here", None, numbers=[]) == "no figures here"
+
+
+def test_the_sources_table_is_compact_enough_for_a_phone():
+    from rag.ui_state import table_rows
+
+    sources = [
+        {"n": 1, "file_name": "dpr_karpukhin2020_dense_passage_retrieval.pdf", "page": 3, "cited": True,
+         "support": "supported", "dense_score": 0.72, "lexical_score": 4.5, "score": 0.03},
+        {"n": 2, "file_name": "a.pdf", "page": 0, "page_end": 1, "cited": True, "dense_score": 0.41},
+        {"n": 3, "file_name": "b.pdf", "page": 9, "lexical_score": 2.0, "dense_score": None},
+    ]  # fmt: skip
+    rows = table_rows(sources, answered=True)
+    assert [list(r) for r in rows] == [["#", "file", "page", "cited", "match"]] * 3  # no BM25, no fused score
+    # Cut in the middle, keeping the end (a year, a version), not cut off after "dpr_karpukhin2020_".
+    assert rows[0]["file"] == "dpr_karpukhin2…val.pdf" and len(rows[0]["file"]) == 22
+    assert [r["page"] for r in rows] == ["4", "1–2", "10"]
+    assert [r["cited"] for r in rows] == ["✓ supports", "cited", ""]
+    assert [r["match"] for r in rows] == [0.72, 0.41, None]  # None: the table shows its placeholder, a dash
+    assert "cited" not in table_rows(sources, answered=False)[0]
+    ocr = table_rows([{**sources[2], "ocr": True, "ocr_confidence": 87.0}], answered=False)
+    assert ocr[0]["ocr"] == "OCR 87%"

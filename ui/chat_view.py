@@ -26,7 +26,8 @@ from rag.ui_state import (
     pages_label,
     passage_highlight,
     passage_markdown,
-    source_rows,
+    short_name,
+    table_rows,
 )
 from ui import resources
 from ui.common import Ollama
@@ -38,10 +39,6 @@ _OCR_HELP = (
     "OCR: the page was an image, and its text was machine-read (mean word confidence). Check such passages"
     " against the page preview."
 )
-_SUPPORT_HELP = (
-    "Whether this source holds what the answer's sentences citing it say: their numbers and dates, and"
-    " most of their words (checked by the app, not by the model). 'not in source': check the claim."
-)
 _SUPPORT_MARK = {
     "supported": " · :green[✓ supports the claim]",
     "not_found": " · :orange[claim not in this source]",
@@ -52,67 +49,60 @@ _HIGHLIGHT_CAPTION = {
     "question": "Highlighted: the sentence closest to the question.",
 }
 _NOTICE = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
-_SCORE_HELP = {
-    "dense": "Semantic similarity (cosine, -1 to 1) between the question and the passage.",
-    "lexical": "Keyword match score (BM25).",
-    "rerank": "Cross-encoder relevance score.",
-    "score": (
-        "The score the final ranking used (hybrid search: reciprocal-rank fusion of both rankings, plus how well"
-        " the passage's document as a whole matches the question)."
-    ),
-}
+_MATCH_HELP = (
+    "How close the passage's meaning is to the question: cosine similarity of their embeddings, -1 to 1"
+    " (about 0.4 and above is close; below the relevance threshold, 0.25 by default, counts as not found)."
+)
+_FILE_HELP = "Long names are shortened in the middle; the passage card below gives the full name."
+_CITED_HELP = (
+    "Whether the answer cites this source, and the app's check of the answer's sentences citing it:"
+    " ✓ supports: the source holds their figures and most of their words; ⚠ not in it: check the claim;"
+    " ◐ partly: it holds some of them."
+)
+_TABLE_CAPTION = (
+    "Match: cosine similarity of meaning, -1 to 1. Each card below also gives the keyword score (BM25: counts"
+    " the question's words in the passage, weighted by rarity; no fixed scale, so 4.5 is not 'more' than 0.72)"
+    " and the ranking score the order came from."
+)
 
 
 def sources_table(message: dict) -> None:
-    rows = source_rows(message.get("sources") or [])
+    """A compact table (it must fit a phone: the answer's columns stack there) and what its figures mean."""
+    answered = message.get("mode") == "answer"
+    rows = table_rows(message.get("sources") or [], answered=answered)
     if not rows:
         return
-    frame = pd.DataFrame(rows)
-    # One column per retriever that scored something; the fused ranking score is on each passage card.
-    drop = [c for c in ("dense", "lexical", "rerank") if frame[c].isna().all()] + ["score"]
-    if not frame["ocr"].any():
-        drop.append("ocr")
-    if message.get("mode") != "answer":
-        drop.append("cited")
-    if message.get("mode") != "answer" or not frame["supports"].any():
-        drop.append("supports")
     st.dataframe(
-        frame.drop(columns=drop),
+        pd.DataFrame(rows),
         hide_index=True,
         key=f"srctable-{message['id']}",
+        placeholder="—",  # a score a retriever did not give: a dash, never the word None
         column_config={
             "#": st.column_config.NumberColumn("#", width=32, help="Source number, as cited in the answer"),
-            "cited": st.column_config.CheckboxColumn("Cited", width=50, help="The answer cites this source"),
-            "supports": st.column_config.TextColumn("Supports", width=90, help=_SUPPORT_HELP),
-            "file": st.column_config.TextColumn("File", width=130),
-            "page": st.column_config.TextColumn("Page", width=48, help="Page in the PDF (1 = first page)"),
+            "file": st.column_config.TextColumn("File", width=150, help=_FILE_HELP),
+            "page": st.column_config.TextColumn("Page", width=44, help="Page in the PDF (1 = first page)"),
+            "cited": st.column_config.TextColumn("Cited", width=84, help=_CITED_HELP),
             "ocr": st.column_config.TextColumn("Read by", width=64, help=_OCR_HELP),
-            **{
-                name: st.column_config.NumberColumn(name.capitalize(), width=64, format="%.3f", help=_SCORE_HELP[name])
-                for name in ("dense", "lexical", "rerank", "score")
-            },
+            "match": st.column_config.NumberColumn("Match", width=56, format="%.2f", help=_MATCH_HELP),
         },
     )
+    st.caption(_TABLE_CAPTION)
 
 
 def _scores(source: dict) -> str:
+    """Every score a passage got, each named with what it measures: the scales differ (a BM25 4.5 beside a
+    cosine 0.72 says nothing about which is better)."""
     parts = []
-    for name in ("dense", "lexical", "rerank"):
+    for name, label in (("dense", "match {:.2f} (cosine)"), ("lexical", "keywords {:.2f} (BM25)")):
         value = source.get(f"{name}_score")
         if value is not None:
-            parts.append(f"{name} {value:.3f}")
+            parts.append(label.format(value))
+    if source.get("rerank_score") is not None:
+        parts.append(f"reranker {source['rerank_score']:.3f}")
     score = source.get("score")
     if score is not None and score != source.get("dense_score"):
-        parts.append(f"ranking score {score:.4f}")
+        parts.append(f"ranking {score:.4f} (the order: both rankings fused)")
     return " · ".join(parts)
-
-
-def short_name(name: str, limit: int = 30) -> str:
-    """A long file name shortened in the middle, keeping its end (often a date or version)."""
-    if len(name) <= limit:
-        return name
-    keep = limit - 1
-    return name[: keep - keep // 3] + "…" + name[-(keep // 3) :]
 
 
 def page_preview(library: Library, source: dict, key: str) -> None:
@@ -158,8 +148,7 @@ def passage_cards(library: Library, message: dict, *, previews: bool = True) -> 
         label = f"[{n}] p. {pages_label(source)} · {short_name(str(source.get('file_name', '?')))}"
         with st.expander(escape_markdown(label + (f" · {ocr}" if ocr else "")) + cited, expanded=False):
             scores = _scores(source)
-            if scores:
-                st.caption(scores)
+            st.caption(escape_markdown(str(source.get("file_name", "?"))) + (" · " + scores if scores else ""))
             if source.get("missing_numbers"):
                 missing = ", ".join(str(m) for m in source["missing_numbers"])
                 st.caption(":orange[Cited for figures this passage does not contain: " + escape_markdown(missing) + "]")

@@ -131,6 +131,44 @@ def chats_sidebar(history: ChatHistory, collection: str) -> None:
         _chat_actions(history, collection, current)
 
 
+def chat_toolbar(history: ChatHistory, collection: str) -> None:
+    """New chat, reopen one, download this one: in the main area too, because on a phone the sidebar is
+    collapsed and nobody finds them there."""
+    state = st.session_state
+    chats = list_chats(history, collection)
+    current = next((c for c in chats if c.id == state.get("chat_id")), None)
+    with st.container(horizontal=True, gap="small", key="chat_toolbar"):
+        st.button(
+            "New chat",
+            icon=":material/add:",
+            key="new_chat_top",
+            disabled=current is None and not state.get("messages"),  # this is a new chat already
+            on_click=open_chat,
+            args=(history, collection, None),
+        )
+        if chats:
+            with st.popover("Chats", icon=":material/history:", key="reopen_chats", help="Reopen an earlier chat"):
+                for chat in chats[:SHOWN]:
+                    st.button(
+                        escape_markdown(chat.title),
+                        key=f"reopen-{chat.id}",
+                        type="secondary" if chat.id == state.get("chat_id") else "tertiary",
+                        on_click=open_chat,
+                        args=(history, collection, chat.id),
+                    )
+        if current is not None:
+            name, markdown = export(history, current.id)
+            st.download_button(
+                "Download",
+                markdown,
+                file_name=name,
+                mime="text/markdown",
+                key="download_chat_top",
+                icon=":material/download:",
+                help="This chat as Markdown, with each answer's sources (rename or delete it in the sidebar)",
+            )
+
+
 def _chat_button(history: ChatHistory, collection: str, chat: ChatSummary) -> None:
     is_open = chat.id == st.session_state.get("chat_id")
     st.button(
