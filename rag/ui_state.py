@@ -380,11 +380,11 @@ def source_rows(sources: Sequence[dict]) -> list[dict]:
 
 
 #: How the compact table says whether the answer cites a source, and how its support check went.
-CITED_LABELS = {"supported": "✓ supports", "not_found": "⚠ not in it", "partly": "◐ partly"}
+CITED_LABELS = {"supported": "✓ holds", "not_found": "⚠ check", "partly": "◐ partly"}
 
 
 def cited_label(source: dict) -> str:
-    """ "" (not cited), "cited" (not checked), or the support check of a cited source: "✓ supports"..."""
+    """ "" (not cited), "cited" (not checked), or the support check of a cited source: "✓ holds"..."""
     if not source.get("cited"):
         return ""
     return CITED_LABELS.get(str(source.get("support")), "cited")
@@ -398,8 +398,14 @@ def short_name(name: str, limit: int = 30) -> str:
     return name[: keep - keep // 3] + "…" + name[-(keep // 3) :]
 
 
-#: File names in the sources table: about 150 px of a 360 px phone screen, the rest for the other columns.
-TABLE_NAME_CHARS = 22
+#: File names in the sources table: about 115 px of the 300 px a phone leaves beside a chat message's avatar.
+TABLE_NAME_CHARS = 16
+
+
+def table_file_name(name: str) -> str:
+    """A file name as the sources table shows it: without ".pdf" (they all are), shortened in the middle."""
+    stem = name[:-4] if name.lower().endswith(".pdf") and len(name) > 4 else name
+    return short_name(stem, TABLE_NAME_CHARS)
 
 
 def table_rows(sources: Sequence[dict], *, answered: bool) -> list[dict]:
@@ -410,7 +416,7 @@ def table_rows(sources: Sequence[dict], *, answered: bool) -> list[dict]:
     ocr = any(s.get("ocr") for s in sources)
     rows = []
     for i, s in enumerate(sources, 1):
-        row: dict = {"#": s.get("n", i), "file": short_name(str(s.get("file_name", "?")), TABLE_NAME_CHARS)}
+        row: dict = {"#": s.get("n", i), "file": table_file_name(str(s.get("file_name", "?")))}
         row["page"] = pages_label(s)
         if answered:
             row["cited"] = cited_label(s)

@@ -13,13 +13,13 @@ import pytest
 from rag.declined import DECLINED_TEXT_KO
 from rag.history import ChatHistory
 from rag.mdsafe import escape_markdown, safe_answer_markdown, safe_stream
-from rag.ui_state import MODE_LABELS, best_span, citing_text, passage_markdown, sentence_spans, short_name
+from rag.ui_state import MODE_LABELS, best_span, citing_text, passage_markdown, sentence_spans, table_file_name
 from tests.app_support import ATTENTION, app_environment, new_app, page_text, plain
 from tests.conftest import shared_path
 from tests.fake_ollama import FakeOllama, dead_host
 
 PDF_NAME = ATTENTION[-1]
-TABLE_NAME = short_name(PDF_NAME, 22)  # as the sources table shows it: shortened in the middle
+TABLE_NAME = table_file_name(PDF_NAME)  # as the sources table shows it: shortened in the middle
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_sources_fit_a_phone_say_what_scores_mean_and_the_chat_actions_are_in_th
     table = at.dataframe[-1]
     frame = table.value
     assert list(frame.columns) == ["#", "file", "page", "cited", "match"]  # compact: fits beside nothing
-    assert set(frame["file"]) == {TABLE_NAME} and TABLE_NAME.endswith("762.pdf")
+    assert set(frame["file"]) == {TABLE_NAME} and TABLE_NAME.endswith("03762")
     assert table.proto.placeholder == "—"  # a score no retriever gave: never the word None
     columns = json.loads(table.proto.columns)
     assert all(columns[c].get("help") for c in frame.columns), columns
@@ -411,8 +411,8 @@ def test_citation_marks_and_a_refusal_in_the_question_language(fake: FakeOllama,
     message = at.session_state["messages"][-1]
     assert message["content"] == "The Transformer reaches 7,777 BLEU [1]. It uses attention [2]."
     frame = sources_frame(at)
-    assert frame["cited"][0] == "⚠ not in it"
-    assert frame["cited"][1] in ("✓ supports", "⚠ not in it") and set(frame["cited"][2:]) <= {""}
+    assert frame["cited"][0] == "⚠ check"
+    assert frame["cited"][1] in ("✓ holds", "⚠ check") and set(frame["cited"][2:]) <= {""}
     assert any("7,777" in w.value and "none of its sources" in w.value for w in at.warning)
     label = next(plain(e.label) for e in at.expander if e.label.startswith("\\[1\\]"))
     assert "claim not in this source" in label

@@ -32,7 +32,7 @@ from rag.ui_state import (
 from ui import resources
 from ui.common import Ollama
 
-ANSWER_COLUMNS = [1.1, 1]  # answer | its sources
+ANSWER_COLUMNS = [1, 1]  # answer | its sources (the table needs about 300 px)
 PASSWORDS_KEY = "doc_passwords"  # doc_id -> password typed in this session (memory only)
 
 _OCR_HELP = (
@@ -53,10 +53,10 @@ _MATCH_HELP = (
     "How close the passage's meaning is to the question: cosine similarity of their embeddings, -1 to 1"
     " (about 0.4 and above is close; below the relevance threshold, 0.25 by default, counts as not found)."
 )
-_FILE_HELP = "Long names are shortened in the middle; the passage card below gives the full name."
+_FILE_HELP = "Without .pdf, long names shortened in the middle; the passage card below gives the full name."
 _CITED_HELP = (
     "Whether the answer cites this source, and the app's check of the answer's sentences citing it:"
-    " ✓ supports: the source holds their figures and most of their words; ⚠ not in it: check the claim;"
+    " ✓ holds: the source holds their figures and most of their words; ⚠ check: it does not, check the claim;"
     " ◐ partly: it holds some of them."
 )
 _TABLE_CAPTION = (
@@ -78,12 +78,12 @@ def sources_table(message: dict) -> None:
         key=f"srctable-{message['id']}",
         placeholder="—",  # a score a retriever did not give: a dash, never the word None
         column_config={
-            "#": st.column_config.NumberColumn("#", width=32, help="Source number, as cited in the answer"),
-            "file": st.column_config.TextColumn("File", width=150, help=_FILE_HELP),
-            "page": st.column_config.TextColumn("Page", width=44, help="Page in the PDF (1 = first page)"),
-            "cited": st.column_config.TextColumn("Cited", width=84, help=_CITED_HELP),
+            "#": st.column_config.NumberColumn("#", width=26, help="Source number, as cited in the answer"),
+            "file": st.column_config.TextColumn("File", width=116, help=_FILE_HELP),
+            "page": st.column_config.TextColumn("Page", width=40, help="Page in the PDF (1 = first page)"),
+            "cited": st.column_config.TextColumn("Cited", width=60, help=_CITED_HELP),
             "ocr": st.column_config.TextColumn("Read by", width=64, help=_OCR_HELP),
-            "match": st.column_config.NumberColumn("Match", width=56, format="%.2f", help=_MATCH_HELP),
+            "match": st.column_config.NumberColumn("Match", width=52, format="%.2f", help=_MATCH_HELP),
         },
     )
     st.caption(_TABLE_CAPTION)
