@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,25 +30,93 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CurrentFile:
+    """The file being ingested, as the progress events left it: pages read, chunks cut and embedded, and
+    where the time went (the ingest thread reads pages and embeds chunks in turn, never both at once)."""
+
     name: str
     index: int
     total: int
     pages_total: int | None
     pages_done: int
-    chunks_done: int
+    chunks_done: int  # chunks embedded
     started_at: float = 0.0  # time.monotonic() when the file started
     ocr_page: int | None = None  # the page (0-based) being read with OCR right now
+    chunks_found: int = 0  # chunks cut from the pages read so far (embedded or waiting)
+    embed_seconds: float = 0.0  # of the time up to ``last_event_at``, what embedding took
+    last_event_at: float = 0.0  # when the last progress event came
+    chunk_seconds: float | None = None  # seconds a chunk took to embed in an earlier file of the job
+
+    def read_pages(self, n: int, now: float) -> CurrentFile:
+        return replace(self, pages_done=self.pages_done + n, ocr_page=None, last_event_at=now)
+
+    def found_chunks(self, n: int, now: float) -> CurrentFile:
+        return replace(self, chunks_found=self.chunks_found + n, last_event_at=now)
+
+    def embedded(self, n: int, now: float) -> CurrentFile:
+        """``n`` chunks embedded: the time since the last event went into embedding them."""
+        spent = max(0.0, now - max(self.last_event_at, self.started_at))
+        return replace(
+            self,
+            chunks_done=self.chunks_done + n,
+            chunks_found=max(self.chunks_found, self.chunks_done + n),
+            embed_seconds=self.embed_seconds + spent,
+            last_event_at=now,
+        )
+
+    @property
+    def chunks_expected(self) -> float:
+        """Chunks the whole file will make: as many per page as so far (exact once every page is read)."""
+        if not self.pages_total or not self.pages_done or self.pages_done >= self.pages_total:
+            return float(self.chunks_found)
+        return self.chunks_found * self.pages_total / self.pages_done
+
+    @property
+    def fraction(self) -> float:
+        """The file's share done: pages read and chunks embedded, half each (a file whose pages are all
+        read may have most of its embedding ahead)."""
+        if not self.pages_total:
+            return 0.0
+        pages = min(1.0, self.pages_done / self.pages_total)
+        expected = self.chunks_expected
+        chunks = min(1.0, self.chunks_done / expected) if expected else 0.0
+        return (pages + chunks) / 2
 
     def seconds_left(self, now: float) -> float | None:
-        """Time left for this file at the pace so far; None until a few pages have gone through.
-
-        Pages are counted as the ingest thread takes them, which it does at the pace of embedding
-        (the slowest stage), so the page rate is the file's rate.
-        """
-        if not self.pages_total or self.pages_done < 3 or now <= self.started_at:
+        """Time left for this file: the pages still to read at the reading pace so far, plus the chunks still
+        to embed at the embedding pace so far (or an earlier file's), less the time since the last event;
+        recomputed on every snapshot. None until a few pages are read, and while nothing tells the embedding
+        pace (a guess would stay frozen at "about 5 s" through a long first batch)."""
+        if not self.pages_total or now <= self.started_at or self.pages_done < min(3, self.pages_total):
             return None
-        per_page = (now - self.started_at) / self.pages_done
-        return per_page * max(0, self.pages_total - self.pages_done)
+        accounted = max(0.0, max(self.last_event_at, self.started_at) - self.started_at)
+        per_page = max(0.0, accounted - self.embed_seconds) / self.pages_done
+        to_embed = max(0.0, self.chunks_expected - self.chunks_done)
+        per_chunk = self.embed_seconds / self.chunks_done if self.chunks_done else self.chunk_seconds
+        if per_chunk is None and to_embed > 0:
+            return None
+        left = per_page * (self.pages_total - self.pages_done) + (per_chunk or 0.0) * to_embed
+        return max(0.0, left - (now - max(self.last_event_at, self.started_at)))
+
+    def chunks_text(self) -> str:
+        """ "16 of 66 chunks embedded" once every page is read (the total is known), else "16 chunks embedded"."""
+        if self.pages_total and self.pages_done >= self.pages_total and self.chunks_found:
+            return f"{self.chunks_done} of {self.chunks_found} chunks embedded"
+        return f"{self.chunks_done} chunks embedded"
+
+
+def waiting_files(sources: Sequence[Source], results: Sequence[FileResult], current: CurrentFile | None) -> list[str]:
+    """Names of the files of a batch not finished and not in progress, in the order they will be read."""
+    finished = Counter((r.path, r.file_name) for r in results)
+    waiting, skipped_current = [], False
+    for s in sources:
+        key = (str(s.path), s.name)
+        if finished[key]:
+            finished[key] -= 1
+        elif current is not None and not skipped_current and s.name == current.name:
+            skipped_current = True
+        else:
+            waiting.append(s.name)
+    return waiting
 
 
 def human_duration(seconds: float) -> str:
@@ -72,14 +141,13 @@ class JobSnapshot:
     error: str | None
     started_at: float
     finished_at: float | None
+    waiting: tuple[str, ...] = ()  # files not started yet, in order (this process's jobs only)
 
     @property
     def fraction(self) -> float:
         if self.total == 0:
             return 1.0
-        part = 0.0
-        if self.current is not None and self.current.pages_total:
-            part = min(1.0, self.current.pages_done / self.current.pages_total)
+        part = self.current.fraction if self.current is not None else 0.0
         return min(1.0, (len(self.results) + part) / self.total)
 
     def counts(self) -> dict[str, int]:
@@ -92,37 +160,43 @@ class JobSnapshot:
 class _JobProgress(Progress):
     def __init__(self, job: IngestJob) -> None:
         self.job = job
+        self.chunk_seconds: float | None = None  # the embedding pace of the job's last file that had chunks
+
+    def _update(self, name: str | None, change: Callable[[CurrentFile, float], CurrentFile]) -> None:
+        with self.job._lock:
+            current = self.job._current
+            if current is not None and (name is None or current.name == name):
+                self.job._current = change(current, time.monotonic())
 
     def file_started(self, name: str, index: int, total: int) -> None:
+        now = time.monotonic()
         with self.job._lock:
-            self.job._current = CurrentFile(name, index, total, None, 0, 0, time.monotonic())
+            self.job._current = CurrentFile(
+                name, index, total, None, 0, 0, now, last_event_at=now, chunk_seconds=self.chunk_seconds
+            )
 
     def file_opened(self, name: str, n_pages: int) -> None:
-        with self.job._lock:
-            if self.job._current is not None:
-                self.job._current = replace(self.job._current, pages_total=n_pages)
+        self._update(None, lambda c, now: replace(c, pages_total=n_pages, last_event_at=now))
 
     def pages_done(self, name: str, n: int) -> None:
-        with self.job._lock:
-            if self.job._current is not None:
-                self.job._current = replace(
-                    self.job._current, pages_done=self.job._current.pages_done + n, ocr_page=None
-                )
+        self._update(None, lambda c, now: c.read_pages(n, now))
 
     def ocr_started(self, name: str, page: int) -> None:
-        with self.job._lock:
-            if self.job._current is not None and self.job._current.name == name:
-                self.job._current = replace(self.job._current, ocr_page=page)
+        self._update(name, lambda c, now: replace(c, ocr_page=page))
 
-    def chunks_done(self, name: str, n: int) -> None:
-        with self.job._lock:
-            if self.job._current is not None:
-                self.job._current = replace(self.job._current, chunks_done=self.job._current.chunks_done + n)
+    def chunks_found(self, name: str, n: int) -> None:
+        self._update(None, lambda c, now: c.found_chunks(n, now))
+
+    def chunks_embedded(self, name: str, n: int) -> None:
+        self._update(None, lambda c, now: c.embedded(n, now))
 
     def file_finished(self, result: FileResult) -> None:
         with self.job._lock:
+            current = self.job._current
+            if current is not None and current.chunks_done:
+                self.chunk_seconds = current.embed_seconds / current.chunks_done
             self.job._results.append(result)
-            if self.job._current is not None and self.job._current.name == result.file_name:
+            if current is not None and current.name == result.file_name:
                 self.job._current = None
         self.job._save()
 
@@ -213,16 +287,18 @@ class IngestJob:
         with self._lock:
             # The library's own list is authoritative and in input order once the batch is over.
             results = tuple(self._final) if self._final is not None else tuple(self._results)
+            done = self._done.is_set()
             return JobSnapshot(
                 job_id=self.job_id,
                 collection=self.collection,
                 total=len(self.sources),
                 results=results,
                 current=self._current,
-                done=self._done.is_set(),
+                done=done,
                 error=self._error,
                 started_at=self._started_at,
                 finished_at=self._finished_at,
+                waiting=() if done else tuple(waiting_files(self.sources, results, self._current)),
             )
 
     def source_for(self, result: FileResult) -> Source | None:

@@ -255,14 +255,92 @@ def test_ingest_job_reports_progress_and_results(env) -> None:
     assert job.source_for(final.results[2]) == sources[2]
 
 
-def test_time_left_follows_the_page_rate() -> None:
+def test_time_left_counts_pages_read_and_chunks_embedded() -> None:
+    """Issue 15: 7. "page 15 of 15, 0 chunks embedded, about 5 s left" stood still for the ~20 s the whole
+    document's embedding took: the estimate counted pages only."""
     from rag.ingest_jobs import CurrentFile, human_duration
 
-    file = CurrentFile("a.pdf", 1, 1, pages_total=100, pages_done=20, chunks_done=90, started_at=1000.0)
-    assert file.seconds_left(1010.0) == pytest.approx(40.0)  # 0.5 s a page, 80 pages to go
+    file = CurrentFile("a.pdf", 1, 1, pages_total=15, pages_done=0, chunks_done=0, started_at=1000.0)
+    for second in range(1, 16):  # a page a second, 66 chunks cut from them, none embedded yet
+        file = file.read_pages(1, 1000.0 + second).found_chunks(66 if second == 15 else 0, 1000.0 + second)
+    assert file.chunks_text() == "0 of 66 chunks embedded" and file.fraction == pytest.approx(0.5)
+    assert file.seconds_left(1016.0) is None  # no embedding pace yet: no guess rather than "about 5 s" for 20 s
+    file = file.embedded(16, 1020.0)  # 5 s for 16 chunks
+    assert file.chunks_text() == "16 of 66 chunks embedded" and file.fraction == pytest.approx((1 + 16 / 66) / 2)
+    assert file.seconds_left(1020.0) == pytest.approx(50 * 5 / 16)  # 50 chunks at 0.3125 s
+    assert file.seconds_left(1022.0) == pytest.approx(50 * 5 / 16 - 2)  # it moves between events too
+    file = file.embedded(16, 1024.0)  # faster now: 9 s for 32
+    assert file.seconds_left(1024.0) == pytest.approx(34 * 9 / 32)
+
+    # While pages are still read: the pages left at the reading pace, plus the chunks those pages will make at
+    # the pace of an earlier file's embedding.
+    file = CurrentFile("b.pdf", 2, 2, 15, 0, 0, started_at=2000.0, chunk_seconds=0.25)
+    for second in range(1, 6):
+        file = file.read_pages(1, 2000.0 + second).found_chunks(4, 2000.0 + second)
+    assert file.chunks_expected == pytest.approx(60) and file.chunks_text() == "0 chunks embedded"
+    assert file.seconds_left(2005.0) == pytest.approx(10 * 1.0 + 60 * 0.25)
     assert CurrentFile("a.pdf", 1, 1, None, 0, 0, 1000.0).seconds_left(1010.0) is None  # not opened yet
     assert CurrentFile("a.pdf", 1, 1, 100, 2, 0, 1000.0).seconds_left(1010.0) is None  # too early to tell
     assert [human_duration(s) for s in (3, 42, 150, 5400)] == ["about 5 s", "about 40 s", "about 2 min", "about 1.5 h"]
+
+
+def test_a_job_lists_the_files_waiting_and_carries_the_embedding_pace_to_the_next_file(tmp_path) -> None:
+    from rag.ingest_jobs import _JobProgress
+    from rag.models import FileResult
+
+    sources = [Source(tmp_path / f"{n}.pdf", f"{n}.pdf") for n in ("a", "b", "c", "d")]
+    job = IngestJob(None, sources, "documents")
+    progress = _JobProgress(job)
+    progress.file_finished(FileResult(str(tmp_path / "d.pdf"), "d.pdf", "duplicate"))  # found before the others
+    progress.file_started("a.pdf", 1, 3)
+    assert job.snapshot().waiting == ("b.pdf", "c.pdf")
+    progress.file_opened("a.pdf", 2)
+    progress.pages_done("a.pdf", 2)
+    progress.chunks_found("a.pdf", 10)
+    progress.chunks_embedded("a.pdf", 10)
+    progress.chunks_done("a.pdf", 10)  # handed to the store: counted once
+    snap = job.snapshot()
+    assert snap.current.chunks_text() == "10 of 10 chunks embedded" and snap.current.embed_seconds >= 0
+    assert snap.fraction == pytest.approx((1 + 1.0) / 4)  # d done, a done, b and c to go
+    progress.file_finished(FileResult(str(tmp_path / "a.pdf"), "a.pdf", "ingested", chunks=10))
+    progress.file_started("b.pdf", 2, 3)
+    snap = job.snapshot()
+    assert snap.waiting == ("c.pdf",) and snap.current.chunk_seconds is not None  # a's pace, for b's estimate
+
+
+def test_chunks_are_reported_as_they_are_embedded_not_per_write_batch(env) -> None:
+    """The attention paper's 64 chunks were embedded in one batch after its last page: the count said 0 until
+    it jumped to 64. Now each step of at most 16 is reported, after the chunks cut from the pages are."""
+    from rag.ingest import Progress
+    from ui import resources
+
+    events: list[tuple[str, int]] = []
+
+    class Recorder(Progress):
+        def pages_done(self, name: str, n: int) -> None:
+            events.append(("pages", n))
+
+        def chunks_found(self, name: str, n: int) -> None:
+            events.append(("found", n))
+
+        def chunks_embedded(self, name: str, n: int) -> None:
+            events.append(("embedded", n))
+
+        def chunks_done(self, name: str, n: int) -> None:
+            events.append(("stored", n))
+
+    [result] = resources.library(env).ingest([shared_path(*ATTENTION)], progress=Recorder())
+    steps = [n for kind, n in events if kind == "embedded"]
+    assert sum(steps) == result.chunks == sum(n for kind, n in events if kind == "found") == 64
+    assert len(steps) >= 4 and max(steps) <= 16
+    stored = [n for kind, n in events if kind == "stored"]
+    assert sum(stored) == 64 and len(stored) < len(steps)  # write batches to the store, as before
+    found = 0
+    for kind, n in events:  # never more embedded than found
+        found += n if kind == "found" else 0
+        if kind == "embedded":
+            found -= n
+            assert found >= 0
 
 
 def test_after_a_delete_the_form_is_empty_and_says_what_went(env, tmp_path) -> None:
@@ -363,3 +441,51 @@ def test_after_an_upload_the_page_offers_to_ask_about_the_new_documents(env) -> 
     assert at.session_state["chat_id"] is None and at.session_state["messages"] == []
     assert any(plain(c.value).startswith("Just added: warranty.pdf. Ask a question") for c in at.caption)
     assert not at.chat_input(key="question").disabled
+
+
+def test_a_running_batch_shows_embedding_the_queue_and_no_done_mark_until_it_ends(env, tmp_path) -> None:
+    """Issue 15: 7, on the page: chunks embedded as they go, the files waiting listed, and no tick (st.status marks
+    itself complete when its ``with`` ends, so a running batch showed one until the next refresh)."""
+    import threading
+
+    from rag.models import FileResult
+
+    release = threading.Event()
+
+    class Paused:
+        """A library whose ingest stops halfway through the second of three files, until released."""
+
+        def ingest(self, sources, collection, *, keep_both, progress, ocr):
+            first = FileResult(str(sources[0].path), sources[0].name, "ingested", pages=1, chunks=3)
+            progress.file_started(sources[0].name, 1, 3)
+            progress.file_finished(first)
+            progress.file_started(sources[1].name, 2, 3)
+            progress.file_opened(sources[1].name, 15)
+            progress.pages_done(sources[1].name, 15)
+            progress.chunks_found(sources[1].name, 66)
+            progress.chunks_embedded(sources[1].name, 16)
+            release.wait(60)
+            return [first] + [FileResult(str(s.path), s.name, "duplicate") for s in sources[1:]]
+
+    names = ("a first paper.pdf", "dpr_karpukhin2020.pdf", "third.pdf")
+    job = IngestJob(Paused(), [Source(tmp_path / n, n) for n in names], "documents").start()
+    try:
+        at = documents_page()
+        at.session_state["ingest_jobs"] = [job]
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        [status] = at.status
+        assert status.state == "running" and status.label.startswith("Adding 3 file(s)")
+        text = plain(page_text(at))
+        assert "dpr_karpukhin2020.pdf: page 15 of 15, 16 of 66 chunks embedded" in [
+            plain(p.text) for p in status.get("progress")
+        ][0]
+        assert "Waiting (1): third.pdf" in text
+        added = next(m.value for m in at.markdown if "a first paper.pdf" in plain(m.value))
+        assert "check_circle" not in added  # the file is in, the batch is not done
+    finally:
+        release.set()
+    assert job.wait(30)
+    at.run()
+    added = next(m.value for m in at.markdown if "a first paper.pdf" in plain(m.value))
+    assert not at.status and "check_circle" in added  # the batch is over: now the tick

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +45,17 @@ _ICONS = {
     "duplicate": ":gray[:material/content_copy:]",
     "failed": ":red[:material/error:]",
 }
+_ADDED = ("ingested", "replaced")
+_ADDED_WHILE_RUNNING = ":gray[:material/description:]"
+
+
+@contextmanager
+def _running_box(label: str) -> Iterator[None]:
+    """A running job's st.status, drawn into without its own ``with``: leaving that marks the status complete
+    (a tick), and the page showed one on an unfinished batch until the next refresh replaced it."""
+    box = st.status(label, state="running", expanded=True)
+    with box.container():
+        yield
 
 
 def start_ingest(
@@ -80,7 +93,9 @@ def stage_uploads(files, settings: Settings) -> list[Source]:
 
 def _result_lines(snapshot: JobSnapshot) -> None:
     for r in snapshot.results:
-        line = f"{_ICONS.get(r.status, '•')} **{escape_markdown(r.file_name)}** · {r.status}: "
+        # A done mark only once the whole batch is: a tick beside each added file read as "finished".
+        icon = _ICONS.get(r.status, "•") if snapshot.done or r.status not in _ADDED else _ADDED_WHILE_RUNNING
+        line = f"{icon} **{escape_markdown(r.file_name)}** · {r.status}: "
         st.markdown(line + escape_markdown(result_line(r)))
         for warning in r.warnings:
             st.caption(":orange[:material/warning:] " + escape_markdown(warning))
@@ -93,7 +108,7 @@ def _job_box(snapshot: JobSnapshot, *, expanded: bool):
     if not snapshot.done:
         done = len(snapshot.results)
         label = f"Adding {snapshot.total} file(s) to “{target}”: {done} of {snapshot.total} done"
-        return st.status(label, state="running", expanded=True)
+        return _running_box(label)
     failed = any(r.status == "failed" and not needs_password(r) for r in snapshot.results)
     if snapshot.error or failed:
         icon = ":material/error:"
@@ -113,13 +128,16 @@ def job_status(snapshot: JobSnapshot, *, latest: bool) -> None:
             text = "waiting for the PDF reader…"
             if current is not None:
                 pages = f"page {current.pages_done} of {current.pages_total}" if current.pages_total else "opening"
-                text = f"{escape_markdown(current.name)}: {pages}, {current.chunks_done} chunks embedded"
+                text = f"{escape_markdown(current.name)}: {pages}, {current.chunks_text()}"
                 if current.ocr_page is not None:
                     text += f", reading page {current.ocr_page + 1} with OCR"
                 left = current.seconds_left(time.monotonic())
                 if left is not None:
                     text += f", {human_duration(left)} left"
             st.progress(snapshot.fraction, text=text)
+            if snapshot.waiting:
+                names = ", ".join(escape_markdown(n) for n in snapshot.waiting)
+                st.caption(f":material/schedule: Waiting ({len(snapshot.waiting)}): {names}")
         _result_lines(snapshot)
         if snapshot.error:
             st.error("Ingestion stopped: " + escape_message(snapshot.error))
