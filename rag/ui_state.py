@@ -141,8 +141,6 @@ def passage_highlight(message: dict, source: dict) -> Highlight:
 def _escaped(text: str, *, one_line: bool = False) -> str:
     """``escape_markdown`` of a piece of a passage, keeping the space (or paragraph break) at its ends,
     which escaping the piece alone would strip."""
-    if one_line:
-        text = " ".join(text.split("\n"))
     body = escape_markdown(" ".join(text.split()) if one_line else text)
 
     def gap(edge: str) -> str:
@@ -425,15 +423,6 @@ def table_rows(sources: Sequence[dict], *, answered: bool) -> list[dict]:
         row["match"] = s.get("dense_score")
         rows.append(row)
     return rows
-
-
-def highlight_reference(message: dict, source: dict) -> str:
-    """What to look for in a passage: the answer's sentences citing it, else the question searched."""
-    if message.get("mode") == "answer" and source.get("cited"):
-        claims = citing_text(message.get("content") or "", int(source.get("n", 0)))
-        if claims:
-            return claims
-    return message.get("standalone_query") or message.get("question") or ""
 
 
 # -- retrieval with the hybrid switch ------------------------------------------------------------------
