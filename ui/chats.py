@@ -157,16 +157,20 @@ def chat_toolbar(history: ChatHistory, collection: str) -> None:
                         args=(history, collection, chat.id),
                     )
         if current is not None:
-            name, markdown = export(history, current.id)
-            st.download_button(
+            _download(
+                history,
+                current.id,
                 "Download",
-                markdown,
-                file_name=name,
-                mime="text/markdown",
-                key="download_chat_top",
-                icon=":material/download:",
-                help="This chat as Markdown, with each answer's sources (rename or delete it in the sidebar)",
+                "download_chat_top",
+                "This chat as Markdown, with each answer's sources (rename or delete it in the sidebar)",
             )
+
+
+def _download(history: ChatHistory, chat_id: str, label: str, key: str, help: str | None = None) -> None:
+    name, markdown = export(history, chat_id)
+    st.download_button(
+        label, markdown, file_name=name, mime="text/markdown", key=key, icon=":material/download:", help=help
+    )
 
 
 def _chat_button(history: ChatHistory, collection: str, chat: ChatSummary) -> None:
@@ -193,15 +197,7 @@ def _chat_actions(history: ChatHistory, collection: str, chat: ChatSummary) -> N
                 st.error("Cannot rename the chat: " + escape_message(str(e)))
             else:
                 st.rerun()
-        name, markdown = export(history, chat.id)
-        st.download_button(
-            "Download as Markdown",
-            markdown,
-            file_name=name,
-            mime="text/markdown",
-            key="download_chat",
-            icon=":material/download:",
-        )
+        _download(history, chat.id, "Download as Markdown", "download_chat")
         if st.button("Delete this chat", icon=":material/delete:", key="delete_chat"):
             try:
                 history.delete_chat(chat.id)
