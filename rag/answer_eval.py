@@ -34,7 +34,7 @@ import logging
 import re
 import statistics
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from itertools import takewhile
@@ -241,7 +241,11 @@ class _Meter:
     """What the last question's model call reported."""
 
     called: bool = False
-    prompt_eval_count: int | None = None
+    stream: TokenStream | None = None
+
+    @property
+    def prompt_eval_count(self) -> int | None:
+        return self.stream.prompt_eval_count if self.stream is not None else None
 
 
 class MeteredLLM(OllamaLLM):
@@ -261,15 +265,8 @@ class MeteredLLM(OllamaLLM):
     ) -> TokenStream:
         stream = super().stream_chat(messages, num_ctx=num_ctx, num_predict=num_predict, temperature=temperature)
         self.meter.called = True
-        # TokenStream keeps the final line's counts to itself but for eval_count: read it on the way through.
-        stream._parts = self._watch(stream._parts)
+        self.meter.stream = stream
         return stream
-
-    def _watch(self, parts: Iterator) -> Iterator:
-        for part in parts:
-            if getattr(part, "done", False) and getattr(part, "prompt_eval_count", None) is not None:
-                self.meter.prompt_eval_count = int(part.prompt_eval_count)
-            yield part
 
 
 @dataclass(frozen=True)

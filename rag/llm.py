@@ -104,6 +104,8 @@ class TokenStream:
         self.model = model
         self.done_reason: str | None = None
         self.eval_count: int | None = None
+        #: the prompt's length in the model's own tokens, as the server counted it (after the stream)
+        self.prompt_eval_count: int | None = None
         self.received = False
 
     def __iter__(self) -> Iterator[str]:
@@ -118,6 +120,7 @@ class TokenStream:
                     finished = True
                     self.done_reason = part.done_reason
                     self.eval_count = part.eval_count
+                    self.prompt_eval_count = part.prompt_eval_count
         except CLIENT_ERRORS as e:
             raise self._llm.map_error(e, self.model, streaming=self.received) from e
         if not finished:
