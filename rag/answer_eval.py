@@ -355,7 +355,7 @@ def default_configs(lib: Library) -> list[Config]:
     return configs
 
 
-def _searcher(lib: Library, collection: str, excluded: set[str] | None = None) -> Retriever:
+def searcher(lib: Library, collection: str, excluded: set[str] | None = None) -> Retriever:
     """The chat's retrieval over the collection, as ``rag ask`` does it, without the ``excluded`` files."""
     if not excluded:
         return lambda query, k: lib.search(query, collection, k)
@@ -503,16 +503,18 @@ def run_answers(
                 continue
             done: list[AnswerRecord] = []
             for c in configs:
-                search = _searcher(lib, collection)
-                done.append(ask(ChatSession(search, llm, cfg, c.expand(collection)), q, c.name, "answerable", ()))
+                search = searcher(lib, collection)
+                session = ChatSession(search, llm, cfg, c.expand(collection), lib.openings(collection))
+                done.append(ask(session, q, c.name, "answerable", ()))
             if absent and (elsewhere is None or not set(q.docs) & elsewhere):
                 target = absent_collection or collection
                 excluded: tuple[str, ...] = ()
                 if elsewhere is None:
                     excluded = tuple(sorted({d for doc in q.docs for d in by_issuer.get(issuer(doc), {doc})}))
                 for c in configs:
-                    search = _searcher(lib, target, set(excluded))
-                    done.append(ask(ChatSession(search, llm, cfg, c.expand(target)), q, c.name, "absent", excluded))
+                    search = searcher(lib, target, set(excluded))
+                    session = ChatSession(search, llm, cfg, c.expand(target), lib.openings(target))
+                    done.append(ask(session, q, c.name, "absent", excluded))
             records += done  # a question counts once all its configurations have answered it
     except KeyboardInterrupt:  # a long run stopped by hand still reports the questions it finished
         stopped = True

@@ -8,14 +8,14 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from .citations import clean_citations, normalise_citations, parse_citations
-from .declined import declined_text, is_refusal
+from .declined import declined_text, is_refusal, not_found_text
 from .errors import LLMError, LLMTimeout, LLMUnavailable, ModelNotFound, RagError, StreamInterrupted
+from .evidence import Evidence, find_evidence
 from .history import ChatHistory
 from .language import question_language
 from .llm import OllamaLLM, TokenStream
 from .models import Hit
 from .prompt import (
-    NOT_FOUND_TEXT,
     PromptPlan,
     TurnLike,
     build_answer_prompt,
@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 Retriever = Callable[[str, int], list[Hit]]
 #: ``expand(hits)``: the model's sources made from the ranked hits (``Library.expander``: each hit's page context)
 Expander = Callable[[Sequence[Hit]], list[Hit]]
+#: ``openings(hits)``: the opening text of each hit's document (``Library.openings``: its first chunks), where
+#: a filing or report names its company, ministry or product when its body pages say "we" or "the Company"
+Openings = Callable[[Sequence[Hit]], list[str]]
 Mode = Literal["answer", "not_found", "search_only", "error"]
 
 # Enough for one rewritten question; keeps a rambling model from running on.
@@ -51,6 +54,8 @@ class ChatConfig:
     timeout_s: float = 120.0
     rewrite_followups: bool = True
     top_k: int = 6
+    # Not found also when the passages do not name what the question names (rag.evidence; bench/notfound.py).
+    evidence_gate: bool = True
 
     @classmethod
     def from_env(cls) -> ChatConfig:
@@ -61,6 +66,7 @@ class ChatConfig:
             timeout_s=_float("RAG_LLM_TIMEOUT", 120.0, minimum=1.0),
             rewrite_followups=_bool("RAG_REWRITE_FOLLOWUPS", True),
             top_k=_int("RAG_TOP_K", 6, minimum=1),
+            evidence_gate=_bool("RAG_EVIDENCE_GATE", True),
         )
 
 
@@ -99,6 +105,8 @@ class Answer:
     num_ctx: int | None = None
     declined: bool = False
     support: SupportReport | None = None
+    #: Why the not-found gate stopped the question ("no passage names Boeing"); None when it did not.
+    gate_reason: str | None = None
 
     @property
     def cited_hits(self) -> list[tuple[int, Hit]]:
@@ -130,6 +138,7 @@ class Answer:
             "notes": list(notes),
             "unsupported_numbers": list(self.support.unsupported_numbers) if self.support else [],
             "support_rate": self.support.support_rate if self.support else None,
+            "gate_reason": self.gate_reason,
         }
 
 
@@ -272,12 +281,14 @@ def _failed(base: Answer, e: LLMError) -> Answer:
 @dataclass
 class ChatSession:
     """Answers questions over one collection through ``retrieve(query, k)`` and an optional LLM; ``expand``
-    turns the hits into the model's sources (the hits themselves without it)."""
+    turns the hits into the model's sources (the hits themselves without it); ``openings`` gives the not-found
+    gate each hit's document opening as evidence too."""
 
     retrieve: Retriever
     llm: OllamaLLM | None
     config: ChatConfig = field(default_factory=ChatConfig)
     expand: Expander | None = None
+    openings: Openings | None = None
 
     def ask(self, question: str, history: Sequence[TurnLike] = ()) -> AnswerStream:
         """Rewrite (if a follow-up), retrieve and prepare; iterating the result streams the answer."""
@@ -312,7 +323,13 @@ class ChatSession:
         base = replace(base, hits=hits)
         if not hits or max(relevance(h) for h in hits) < cfg.min_score:
             logger.info("nothing relevant enough for %r (threshold %.2f)", standalone, cfg.min_score)
-            return AnswerStream(replace(base, mode="not_found", text=NOT_FOUND_TEXT))
+            return AnswerStream(replace(base, mode="not_found", text=not_found_text(question)))
+        evidence = self._evidence(standalone, hits) if cfg.evidence_gate else None
+        if evidence is not None and evidence.lacking:
+            reason = evidence.reason()
+            logger.info("not found for %r: %s", standalone, reason)
+            text = not_found_text(question, evidence)
+            return AnswerStream(replace(base, mode="not_found", text=text, gate_reason=reason))
         if llm is None or isinstance(llm_error, LLMUnavailable):
             return AnswerStream(_search_only(base, llm_error))
         if llm_error is not None:
@@ -329,6 +346,16 @@ class ChatSession:
             logger.info("context window %d tokens: dropped %d of %d sources", num_ctx, plan.dropped, len(sources))
         tokens = llm.stream_chat(plan.messages, num_ctx=plan.num_ctx, num_predict=plan.num_predict)
         return AnswerStream(base, tokens=tokens, plan=plan)
+
+    def _evidence(self, query: str, hits: Sequence[Hit]) -> Evidence:
+        """What of the query the hits (and their documents' openings) show; the hits alone if openings fail."""
+        texts = [h.chunk.text for h in hits]
+        if self.openings is not None:
+            try:
+                texts += self.openings(hits)
+            except RagError as e:
+                logger.warning("reading the documents' openings failed, judging by the hits alone: %s", e)
+        return find_evidence(query, texts, [h.chunk.file_name for h in hits])
 
     def _sources(self, hits: tuple[Hit, ...]) -> tuple[Hit, ...]:
         """What the model reads: ``expand``'s sources, or the hits as found when there is none or it fails."""

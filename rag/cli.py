@@ -197,8 +197,14 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     collection = args.collection or settings.collection
     lib.open_collection(collection)  # fail early, with the reason, on a missing or mismatched collection
     llm = None if args.no_llm else OllamaLLM.from_settings(settings, timeout_s=config.timeout_s)
-    # The same page context as the app's chat (RAG_CONTEXT_TOKENS).
-    session = ChatSession(lambda query, k: lib.search(query, collection, k), llm, config, lib.expander(collection))
+    # The same page context (RAG_CONTEXT_TOKENS) and not-found evidence as the app's chat.
+    session = ChatSession(
+        lambda query, k: lib.search(query, collection, k),
+        llm,
+        config,
+        expand=lib.expander(collection),
+        openings=lib.openings(collection),
+    )
     stream = session.ask(args.question)
     if stream.standalone_query != args.question:
         print(f"(searching for: {stream.standalone_query})", file=sys.stderr)

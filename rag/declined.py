@@ -7,10 +7,15 @@ says "not found" itself, in the question's language, instead of showing the mode
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from .citations import marker_spans
 from .language import is_korean
 
+if TYPE_CHECKING:
+    from .evidence import Evidence
+
+NOT_FOUND_TEXT = "Not found in your documents."
 DECLINED_TEXT_EN = "Not found in your documents: the passages below do not answer this question."
 DECLINED_TEXT_KO = "문서에서 답을 찾지 못했습니다. 아래 구절에는 이 질문에 대한 답이 없습니다."
 
@@ -73,3 +78,19 @@ def is_refusal(text: str) -> bool:
 def declined_text(question: str) -> str:
     """The app's not-found wording, in the question's language (Korean or English)."""
     return DECLINED_TEXT_KO if is_korean(question) else DECLINED_TEXT_EN
+
+
+def not_found_text(question: str, evidence: Evidence | None = None) -> str:
+    """The gate's "not found", in the question's language, saying what no passage showed when it knows."""
+    korean = is_korean(question)
+    if evidence is None or not evidence.lacking:
+        return "문서에서 답을 찾지 못했습니다." if korean else NOT_FOUND_TEXT
+    what = ", ".join(n if n.isdigit() else f"“{n}”" for n in evidence.unshown)
+    if korean:
+        if what:
+            return f"문서에서 답을 찾지 못했습니다. 찾은 구절 어디에도 {what}에 대한 내용이 없습니다."
+        return "문서에서 답을 찾지 못했습니다. 찾은 구절에 질문의 핵심 단어가 거의 없습니다."
+    if what:
+        return f"Not found in your documents: none of the passages found mentions {what}."
+    return "Not found in your documents: the passages found share few of the question's words."
+

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: A document's first chunks, its title page or cover, read as not-found evidence (bench/notfound.py).
+OPENING_CHUNKS = 3
+
 
 class Library:
     """Everything a user does with documents: ingest, list, delete, search.
@@ -227,6 +230,18 @@ class Library:
         col = self.open_collection(collection)
         budget = self.settings.context_tokens if budget is None else budget
         return page_context(hits, lambda ids: self.store.chunks_by_id(col, ids), budget)
+
+    def openings(self, collection: str) -> Callable[[Sequence[Hit]], list[str]]:
+        """What the chat's not-found gate reads besides the hits: the first chunks of each hit's document
+        (a filing's cover names the company its body pages call "we")."""
+        col = self.open_collection(collection)
+
+        def read(hits: Sequence[Hit]) -> list[str]:
+            docs = dict.fromkeys(h.chunk.doc_id for h in hits)
+            ids = [f"{doc}:{i}" for doc in docs for i in range(OPENING_CHUNKS)]
+            return [c.text for c in self.store.chunks_by_id(col, ids)]
+
+        return read
 
     def expander(self, collection: str) -> Callable[[Sequence[Hit]], list[Hit]] | None:
         """What the chat gives a question's hits to make the model's sources; None when RAG_CONTEXT_TOKENS is 0."""

@@ -36,7 +36,6 @@ conversation. Replace pronouns and references such as "it", "that", or "the seco
 refer to in the conversation. If the question is already self-contained, repeat it unchanged. Do not \
 answer the question. Output only the rewritten question, on one line, with nothing before or after it."""
 
-NOT_FOUND_TEXT = "Not found in your documents."
 
 # Chat templates add role headers and special tokens around each message; budget for them.
 _TEMPLATE_TOKENS = 48

@@ -169,7 +169,11 @@ def test_runner_asks_through_the_chat_and_counts_each_configuration(library, col
             server.queue_chat(reply)
         llm = MeteredLLM(server.url, "llama3.2")
         report = run_answers(
-            library, questions(), collection, llm, chat_config=ChatConfig(min_score=-1.0, rewrite_followups=False)
+            library,
+            questions(),
+            collection,
+            llm,
+            chat_config=ChatConfig(min_score=-1.0, rewrite_followups=False, evidence_gate=False),
         )
         requests = server.chat_requests
     baseline, context = report.summaries

@@ -422,6 +422,7 @@ def test_citation_marks_and_a_refusal_in_the_question_language(fake: FakeOllama,
     fake.queue_chat("The documents do not contain the answer to this question.")
     at.toggle(key="rewrite_followups").set_value(False).run()  # the reply is the answer's, not a rewrite's
     at.slider(key="min_score").set_value(0.0).run()  # the model, not the relevance gate, is to decline
+    at.toggle(key="evidence_gate").set_value(False).run()  # nor the evidence gate (no passage is Korean)
     ask(at, "트랜스포머의 학습 비용은 얼마입니까?")
     message = at.session_state["messages"][-1]
     assert message["declined"] and message["content"] == DECLINED_TEXT_KO

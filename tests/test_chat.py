@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 from rag.chat import Answer, ChatConfig, ChatSession, Turn, record_exchange
-from rag.declined import DECLINED_TEXT_EN, DECLINED_TEXT_KO
+from rag.declined import DECLINED_TEXT_EN, DECLINED_TEXT_KO, NOT_FOUND_TEXT
 from rag.errors import ConfigError, StoreError
 from rag.history import ChatHistory
 from rag.llm import OllamaLLM
 from rag.models import Chunk, Hit
-from rag.prompt import NOT_FOUND_TEXT, SYSTEM_PROMPT
+from rag.prompt import SYSTEM_PROMPT
 from tests.fake_ollama import FakeOllama, dead_host
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -415,9 +415,9 @@ KOREAN_PASSAGES = [
 
 
 def korean_session(server: FakeOllama) -> ChatSession:
-    # The tiny retriever reads only a-z0-9; with the gate off every passage comes back, as the model's sources.
+    # The tiny retriever reads only a-z0-9; with the gates off every passage comes back, as the model's sources.
     chunks = [make_chunk(i, *p) for i, p in enumerate(KOREAN_PASSAGES)]
-    return make_session(server.url, OverlapRetriever(chunks), min_score=-1.0)
+    return make_session(server.url, OverlapRetriever(chunks), min_score=-1.0, evidence_gate=False)
 
 
 def test_a_korean_question_asks_for_korean_and_a_refusal_is_said_by_the_app_in_korean(server: FakeOllama) -> None:
@@ -574,3 +574,56 @@ def test_a_failing_page_read_sends_the_hits_as_found(server: FakeOllama, retriev
     answer = session.answer("How long is the X200 warranty?")
     assert answer.mode == "answer" and answer.hits == tuple(retriever("How long is the X200 warranty?", 3))
     assert "two years from the date of purchase" in user_message(server.chat_requests[0].body)
+
+
+def test_a_question_naming_what_no_passage_names_is_not_found_without_the_model(
+    server: FakeOllama, retriever: OverlapRetriever
+) -> None:
+    # Issue 13 item 4: "X300" matches "warranty" passages well enough for the threshold, but none names it.
+    stream = make_session(server.url, retriever, min_score=0.2).ask("How long is the X300 warranty?")
+    assert list(stream) == ["Not found in your documents: none of the passages found mentions “X300”."]
+    answer = stream.result()
+    assert answer.mode == "not_found" and answer.gate_reason == "no passage mentions X300"
+    assert answer.hits and answer.outcome()["gate_reason"] == "no passage mentions X300"
+    assert server.chat_requests == []
+    # the same question about the X200 goes to the model; with the gate off, so does the X300 one
+    server.queue_chat("Two years [1].")
+    assert make_session(server.url, retriever, min_score=0.2).answer("How long is the X200 warranty?").mode == "answer"
+    server.queue_chat("Two years [1].")
+    off = make_session(server.url, retriever, min_score=0.2, evidence_gate=False).answer(
+        "How long is the X300 warranty?"
+    )
+    assert off.mode == "answer" and len(server.chat_requests) == 2
+
+
+def test_the_documents_openings_are_evidence_too(server: FakeOllama, retriever: OverlapRetriever) -> None:
+    # The passages never say "Acme"; the document's cover does.
+    seen: list[tuple[str, ...]] = []
+
+    def openings(hits) -> list[str]:
+        seen.append(tuple(h.chunk.doc_id for h in hits))
+        return ["ACME CORPORATION — X200 printer manual"]
+
+    session = make_session(server.url, retriever, min_score=0.2)
+    assert session.answer("How long is the Acme X200 warranty?").mode == "not_found"
+    server.queue_chat("Two years [1].")
+    session = ChatSession(retriever, session.llm, session.config, openings=openings)
+    assert session.answer("How long is the Acme X200 warranty?").mode == "answer"
+    assert seen and seen[0][0] == "d-manual.pdf"
+
+
+def test_openings_that_fail_leave_the_hits_as_evidence(server: FakeOllama, retriever: OverlapRetriever) -> None:
+    def broken(hits) -> list[str]:
+        raise StoreError("chroma is gone")
+
+    server.queue_chat("Two years [1].")
+    session = make_session(server.url, retriever, min_score=0.2)
+    session = ChatSession(retriever, session.llm, session.config, openings=broken)
+    assert session.answer("How long is the X200 warranty?").mode == "answer"
+    assert session.answer("How long is the X300 warranty?").mode == "not_found"
+
+
+def test_the_evidence_gate_is_switched_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ChatConfig.from_env().evidence_gate
+    monkeypatch.setenv("RAG_EVIDENCE_GATE", "0")
+    assert not ChatConfig.from_env().evidence_gate

@@ -296,6 +296,13 @@ def retrieval_settings(settings: Settings, config: ChatConfig) -> tuple[ChatConf
             help="When no passage is this similar to the question (cosine), the answer is 'not found' and the"
             " model is not asked.",
         )
+        evidence = st.toggle(
+            "Not found when no passage names the subject",
+            config.evidence_gate,
+            key="evidence_gate",
+            help="When most names in the question (a company, a product, a year) appear in none of the passages"
+            " found or their documents' first pages, the answer is 'not found' and the model is not asked.",
+        )
         rewrite = st.toggle(
             "Rewrite follow-up questions",
             config.rewrite_followups,
@@ -303,7 +310,8 @@ def retrieval_settings(settings: Settings, config: ChatConfig) -> tuple[ChatConf
             help="A follow-up ('and in 2019?') is rewritten into a standalone question before searching; the"
             " rewritten question is shown with the sources.",
         )
-    return replace(config, top_k=top_k, min_score=threshold, rewrite_followups=rewrite), mode
+    chosen = replace(config, top_k=top_k, min_score=threshold, rewrite_followups=rewrite, evidence_gate=evidence)
+    return chosen, mode
 
 
 def model_picker(settings: Settings, config: ChatConfig, ollama: Ollama) -> OllamaLLM:

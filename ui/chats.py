@@ -71,7 +71,8 @@ def ask(
     streams: list[AnswerStream] = []
     answer: Answer | None = None
     retriever = Retriever(library, collection, mode=mode)
-    session = ChatSession(retriever, llm, config, library.expander(collection))  # page context, as `rag ask`
+    # page context and the not-found gate's evidence, as `rag ask`
+    session = ChatSession(retriever, llm, config, library.expander(collection), library.openings(collection))
     try:
         with st.chat_message("user"):
             chat_view.user_message(shown[-1])
