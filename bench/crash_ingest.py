@@ -71,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
-    from rag.embedder import load_embedder
+    from rag.encoders.embedder import load_embedder
     from rag.library import Library
     from rag.settings import Settings
 
@@ -84,7 +84,7 @@ def main() -> None:
         [kept] = lib.ingest([KEPT])
         lib.close()
         env = {**os.environ, "RAG_DATA_DIR": str(settings.data_dir), "PYTHONPATH": str(ROOT)}
-        code = "import sys; from rag.cli import main; sys.exit(main(['ingest', '-q', sys.argv[1]]))"
+        code = "import sys; from rag.cli.main import main; sys.exit(main(['ingest', '-q', sys.argv[1]]))"
         survived, lost, problems_seen, finished_early = 0, 0, [], 0
         print(f"big PDF: {pages} pages; kept document: {kept.file_name} ({kept.chunks} chunks)")
         for i in range(args.kills):

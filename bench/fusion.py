@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag.metrics import doc_matches, page_matches, recall_at_k, reciprocal_rank  # noqa: E402
-from rag.qa import GoldPage, load_questions  # noqa: E402
+from rag.eval.metrics import doc_matches, page_matches, recall_at_k, reciprocal_rank  # noqa: E402
+from rag.eval.qa import GoldPage, load_questions  # noqa: E402
 
 
 @dataclass

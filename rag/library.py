@@ -8,17 +8,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .catalog import Catalog
-from .context import page_context
-from .embedder import Embedder, load_embedder
-from .errors import ConfigError, NotFoundError, StoreError
-from .ingest import Ingestor, Progress, Source, copy_atomic, expand_paths
-from .models import Chunk, DocumentInfo, FileResult, Hit, content_hash
-from .rerank import Reranker, load_reranker
-from .search import Searcher
-from .settings import Settings
-from .store import CollectionInfo, VectorStore
-from .worker import ExtractionPool
+from rag.answer.context import page_context
+from rag.encoders.embedder import Embedder, load_embedder
+from rag.encoders.rerank import Reranker, load_reranker
+from rag.errors import ConfigError, NotFoundError, StoreError
+from rag.index.catalog import Catalog
+from rag.index.store import CollectionInfo, VectorStore
+from rag.ingest.pipeline import Ingestor, Progress, Source, copy_atomic, expand_paths
+from rag.ingest.worker import ExtractionPool
+from rag.models import Chunk, DocumentInfo, FileResult, Hit, content_hash
+from rag.retrieve.search import Searcher
+from rag.settings import Settings
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -223,7 +223,7 @@ class Library:
 
     def page_context(self, collection: str, hits: Sequence[Hit], budget: int | None = None) -> list[Hit]:
         """The model's sources for ranked hits: each hit's page read around it, within ``budget`` tokens
-        (RAG_CONTEXT_TOKENS by default; see ``rag.context``)."""
+        (RAG_CONTEXT_TOKENS by default; see ``rag.answer.context``)."""
         col = self.open_collection(collection)
         budget = self.settings.context_tokens if budget is None else budget
         return page_context(hits, lambda ids: self.store.chunks_by_id(col, ids), budget)
