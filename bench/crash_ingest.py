@@ -58,7 +58,7 @@ def check(lib, collection: str, kept_id: str, kept_chunks: int) -> list[str]:
     if kept_id not in ready or lib.store.count_document(col, kept_id) != kept_chunks:
         problems.append("the kept document was lost or damaged")
     ids, total = lib.catalog.ready_summary(collection)
-    if not lib.searcher.index(collection).in_step_with(ids, total):
+    if not lib.lexical.index(collection).in_step_with(ids, total):
         problems.append("BM25 index out of step after its check")
     return problems
 

@@ -65,7 +65,7 @@ def fetch(qa: Path, data_dir: Path, collection: str, depth: int, cache: Path | N
     lib = Library(Settings.from_env())
     col = lib.open_collection(collection)
     ready = lib.catalog.ready_ids(collection)
-    index = lib.searcher.index(collection)
+    index = lib.lexical.index(collection)
     out = []
     for q in questions:
         vector = lib.embedder.embed_query(q.question)

@@ -201,7 +201,7 @@ def main() -> None:
             grow(lib, scale, seeds, state, args.noise, rng)
             build_s = time.perf_counter() - started
             started = time.perf_counter()
-            lib.searcher.index(COLLECTION)  # the one-off BM25 rebuild (out of step after the bulk add)
+            lib.lexical.index(COLLECTION)  # the one-off BM25 rebuild (out of step after the bulk add)
             rebuild_s = time.perf_counter() - started
             times = measure(lib, queries, modes, args.k)
             docs = len(lib.catalog.ready_ids(COLLECTION))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from rag.errors import ConfigError
+from rag.retrieve.modes import SEARCH_MODES, SearchMode
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -47,10 +48,6 @@ def _bool(name: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
-
-
-#: retrieval modes, as rag.retrieve.search implements them (kept here so reading settings stays light)
-SEARCH_MODES = ("hybrid", "dense", "lexical", "hybrid+rerank")
 
 
 #: How pages are OCR'd: "auto" (pages with no or garbled text), "force" (every page), "off". Defined here, not in
@@ -111,7 +108,7 @@ class Settings:
     keep_originals: bool
     ollama_host: str
     llm_model: str
-    search_mode: str
+    search_mode: SearchMode
     rrf_k: int
     lexical_weight: float
     doc_weight: float
@@ -124,7 +121,7 @@ class Settings:
     chroma_token: str
     chroma_database: str
     # OCR of pages without a usable text layer (rag/ingest/ocr.py); defaults so older callers keep working.
-    ocr: str = "auto"
+    ocr: OcrMode = "auto"
     ocr_langs: str = DEFAULT_OCR_LANGS
     ocr_page_timeout_s: float = 60.0
     ocr_dpi: int = 300

@@ -27,10 +27,12 @@ from rag.settings import _bool, _float, _int
 
 logger = logging.getLogger(__name__)
 
+#: ``retrieve(query, k)``: the ranked hits for a query (``Library.retriever``: the chat's search mode, with fallback)
 Retriever = Callable[[str, int], list[Hit]]
 #: ``expand(hits)``: the model's sources made from the ranked hits (``Library.expander``: each hit's page context)
 Expander = Callable[[Sequence[Hit]], list[Hit]]
-Mode = Literal["answer", "not_found", "search_only", "error"]
+#: How a question ended (``Answer.mode``): answered, gated as not found, passages only, or failed.
+AnswerOutcome = Literal["answer", "not_found", "search_only", "error"]
 
 # Enough for one rewritten question; keeps a rambling model from running on.
 _REWRITE_MAX_TOKENS = 96
@@ -84,7 +86,7 @@ class Answer:
 
     question: str
     standalone_query: str
-    mode: Mode
+    mode: AnswerOutcome
     text: str
     hits: tuple[Hit, ...]
     cited: tuple[int, ...] = ()

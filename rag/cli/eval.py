@@ -16,7 +16,7 @@ from rag.cli.common import BarProgress, positive_int, summary
 from rag.errors import RagError
 from rag.eval.evaluate import DEFAULT_KS, default_modes, evaluate, format_table
 from rag.eval.qa import load_questions
-from rag.retrieve.search import MODES
+from rag.retrieve.modes import SEARCH_MODES
 from rag.settings import Settings
 
 
@@ -32,9 +32,9 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 def _mode_list(text: str) -> tuple[str, ...]:
     values = tuple(dict.fromkeys(x.strip() for x in text.split(",") if x.strip()))
-    bad = [m for m in values if m not in MODES]
+    bad = [m for m in values if m not in SEARCH_MODES]
     if not values or bad:
-        raise argparse.ArgumentTypeError(f"modes must be among {', '.join(MODES)}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"modes must be among {', '.join(SEARCH_MODES)}, got {text!r}")
     return values
 
 

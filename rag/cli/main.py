@@ -12,7 +12,7 @@ from rag.cli import common
 from rag.cli.common import BarProgress, positive_int, summary
 from rag.errors import RagError
 from rag.models import ocr_label
-from rag.retrieve.search import MODES
+from rag.retrieve.modes import SEARCH_MODES
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     lib.open_collection(collection)  # fail early, with the reason, on a missing or mismatched collection
     llm = None if args.no_llm else OllamaLLM.from_settings(settings, timeout_s=config.timeout_s)
     # The same page context as the app's chat (RAG_CONTEXT_TOKENS).
-    session = ChatSession(lambda query, k: lib.search(query, collection, k), llm, config, lib.expander(collection))
+    retriever = lib.retriever(collection)  # as the app's chat retrieves: RAG_SEARCH_MODE, with its fallback
+    session = ChatSession(retriever, llm, config, lib.expander(collection))
     stream = session.ask(args.question)
     if stream.standalone_query != args.question:
         print(f"(searching for: {stream.standalone_query})", file=sys.stderr)
@@ -138,6 +139,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(delta)
         sys.stdout.flush()
     answer = stream.result()
+    for note in retriever.notes:
+        print(f"note: {note}", file=sys.stderr)
     if answer.mode == "search_only":
         print("[search only: no answer was generated; the best passages are below]")
     if answer.declined:  # the model's refusal was printed as it came; the app's own wording follows
@@ -210,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("-k", type=positive_int, default=5, help="number of results (default 5)")
     p.add_argument("--collection")
-    p.add_argument("--mode", choices=MODES, help="retrieval mode (default: RAG_SEARCH_MODE)")
+    p.add_argument("--mode", choices=SEARCH_MODES, help="retrieval mode (default: RAG_SEARCH_MODE)")
     p.add_argument("--json", action="store_true", help="print hits as JSON")
     p.set_defaults(func=cmd_search)
 

@@ -20,7 +20,7 @@ from rag.errors import EvalDataError, RagError
 from rag.eval.metrics import Scores, doc_matches, mean, page_matches, percentile, score
 from rag.eval.qa import Question, file_key
 from rag.models import FileResult, Hit
-from rag.retrieve.search import MODES
+from rag.retrieve.modes import SEARCH_MODES
 
 if TYPE_CHECKING:
     from rag.ingest.pipeline import Progress
@@ -349,8 +349,8 @@ def evaluate(
     """
     modes = tuple(dict.fromkeys(modes))
     ks = tuple(sorted(set(ks)))
-    if not modes or any(m not in MODES for m in modes):
-        raise RagError(f"modes must be among {', '.join(MODES)}, got {list(modes)}")
+    if not modes or any(m not in SEARCH_MODES for m in modes):
+        raise RagError(f"modes must be among {', '.join(SEARCH_MODES)}, got {list(modes)}")
     if not ks or ks[0] <= 0:
         raise RagError(f"k values must be positive integers, got {list(ks)}")
     if not questions:

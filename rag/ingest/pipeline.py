@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
-import os
-import shutil
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,12 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.encoders.embedder import Embedder
 from rag.errors import DocumentError, NoTextError, RagError
+from rag.index.catalog import Catalog
+from rag.index.lexical_indexes import LexicalIndexes
+from rag.index.lifecycle import DocumentLifecycle
+from rag.index.store import VectorStore
 from rag.ingest.chunker import Chunker, indexed_text
 from rag.ingest.ocr import INSTALL_HINT, Engine, detect_engine, missing_langs_hint
 from rag.ingest.quality import document_garbled
-from rag.ingest.worker import OcrStarted, Opened
+from rag.ingest.worker import ExtractionPool, OcrStarted, Opened
 from rag.models import REOCR_SUFFIX, Chunk, DocumentInfo, FileResult, Page
+from rag.settings import OcrMode, Settings
 
 log = logging.getLogger(__name__)
 
@@ -126,24 +130,36 @@ class _Doc:
 
 
 class Ingestor:
-    """Runs one batch against a library (catalogue, vector store, embedder, settings)."""
+    """Runs one batch into a collection, with the parts the library built (catalogue, lifecycle, store, BM25
+    indexes, embedder, extraction workers) and the settings."""
 
     def __init__(
         self,
-        library,
         collection: str,
         *,
+        catalog: Catalog,
+        lifecycle: DocumentLifecycle,
+        store: VectorStore,
+        lexical: LexicalIndexes,
+        embedder: Embedder,
+        pool: Callable[[], ExtractionPool],
+        settings: Settings,
         keep_both: bool = False,
         progress: Progress | None = None,
-        ocr: str | None = None,
+        ocr: OcrMode | None = None,
     ) -> None:
-        self.lib = library
+        self.catalog = catalog
+        self.lifecycle = lifecycle
+        self.store = store
+        self.lexical = lexical
+        self.embedder = embedder
+        self._pool = pool  # called once the batch knows it has files to read: the worker processes start late
         self.ocr = ocr  # None: RAG_OCR; "force" also re-reads documents already in the collection
-        self.settings = library.settings
+        self.settings = settings
         self.collection_name = collection
         self.keep_both = keep_both
         self.progress = progress or Progress()
-        self.collection = library.open_collection(collection, create=True)
+        self.collection = lifecycle.open_collection(collection, create=True)
         self._committed: set[str] = set()  # documents this batch made visible
 
     def _duplicate(self, source: Source, doc_id: str, why: str) -> FileResult:
@@ -199,7 +215,7 @@ class Ingestor:
                 continue
             seen.add(doc_id)
             sha = doc_id
-            present = self.lib.catalog.by_sha(self.collection_name, sha)
+            present = self.catalog.by_sha(self.collection_name, sha)
             if present and self.ocr == "force":
                 # Re-OCR of a document already here: the new reading goes in under the other id of the same
                 # bytes and replaces the old one when complete, as a new version of a file does.
@@ -208,7 +224,7 @@ class Ingestor:
             elif present:
                 results[i] = self._already_here(source, present[0])
                 continue
-            existing = self.lib.claim(self.collection_name, doc_id, source.name, size, sha)
+            existing = self.lifecycle.claim(self.collection_name, doc_id, source.name, size, sha)
             if existing is not None:
                 results[i] = self._already_here(source, existing)
                 continue
@@ -217,7 +233,7 @@ class Ingestor:
             if r is not None:
                 self.progress.file_finished(r)
 
-        pool = self.lib.extraction_pool()
+        pool = self._pool()
         ahead = max(1, self.settings.workers) + 1
         queue: deque = deque()
         pending = deque(claimed)
@@ -293,7 +309,7 @@ class Ingestor:
             if doc.events is None:
                 doc.started = time.monotonic()  # time spent queued behind other files is not this file's
                 doc.chunker = Chunker(
-                    self.lib.embedder,
+                    self.embedder,
                     doc.doc_id,
                     doc.source.name,
                     max_tokens=self.settings.chunk_tokens,
@@ -375,11 +391,11 @@ class Ingestor:
         parts = []
         for start in range(0, len(texts), _EMBED_STEP):  # reported step by step: the page's count moves
             step = texts[start : start + _EMBED_STEP]
-            parts.append(np.asarray(self.lib.embedder.embed_documents(step)))
+            parts.append(np.asarray(self.embedder.embed_documents(step)))
             self.progress.chunks_embedded(doc.source.name, len(step))
         vectors = np.vstack(parts)
         self._written(doc)  # at most one batch in flight: memory stays bounded, errors surface here
-        doc.writing = self._writer.submit(self.lib.store.add, self.collection, chunks, vectors)
+        doc.writing = self._writer.submit(self.store.add, self.collection, chunks, vectors)
         doc.chunks += len(chunks)
         doc.written.extend(chunks)
         self.progress.chunks_done(doc.source.name, len(chunks))
@@ -479,8 +495,8 @@ class Ingestor:
                 )
             raise NoTextError(name, self._no_text_reason(doc))
         if self.settings.keep_originals:
-            self.lib.keep_original(doc.source.path, doc.sha256)
-        same_name = [d for d in self.lib.catalog.by_name(self.collection_name, name) if d.doc_id != doc.doc_id]
+            self.lifecycle.keep_original(doc.source.path, doc.sha256)
+        same_name = [d for d in self.catalog.by_name(self.collection_name, name) if d.doc_id != doc.doc_id]
         # Two files of one batch with one name (a/report.pdf, b/report.pdf) are two documents, not versions.
         replaced = [] if self.keep_both else [d.doc_id for d in same_name if d.doc_id not in self._committed]
         replaced += [x for x in doc.rereads if x not in replaced]
@@ -489,7 +505,7 @@ class Ingestor:
             warnings.insert(0, "re-read with OCR (every page, text layers ignored); replaces the earlier reading")
         if not self.keep_both and len(replaced) < len(same_name):
             warnings.append(f"another file named {name!r} in this batch was kept too: both are in the collection")
-        self.lib.catalog.commit(
+        self.catalog.commit(
             self.collection_name,
             doc.doc_id,
             pages=doc.pages,
@@ -501,11 +517,11 @@ class Ingestor:
         )
         self._committed.add(doc.doc_id)
         try:
-            self.lib.searcher.committed(self.collection_name, doc.written, replaced)
+            self.lexical.committed(self.collection_name, doc.written, replaced)
         except RagError as e:  # the index is checked before every search and rebuilt when out of step
             log.error("lexical index update for %s failed: %s", name, e)
         for old in replaced:
-            self.lib.purge(self.collection_name, old)
+            self.lifecycle.purge(self.collection_name, old)
         return FileResult(
             str(doc.source.path),
             name,
@@ -530,7 +546,7 @@ class Ingestor:
         except Exception as e:  # the write's own failure; the purge below still runs
             log.error("store write for %s failed: %s", doc.source.name, e)
         try:
-            self.lib.purge(self.collection_name, doc.doc_id)
+            self.lifecycle.purge(self.collection_name, doc.doc_id)
         except RagError as e:  # the next start's recovery finishes the job
             log.error("could not roll back %s: %s", doc.source.name, e)
 
@@ -538,11 +554,3 @@ class Ingestor:
 def _page_list(indices: list[int], limit: int = 12) -> str:
     shown = ", ".join(str(i + 1) for i in indices[:limit])
     return shown + (f" and {len(indices) - limit} more" if len(indices) > limit else "")
-
-
-def copy_atomic(src: Path, dest: Path) -> None:
-    """Copy so that ``dest`` is either absent or complete."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)

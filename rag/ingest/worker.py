@@ -26,7 +26,7 @@ from rag.ingest.ocr import OcrConfig
 from rag.models import Page
 
 if TYPE_CHECKING:
-    from rag.settings import Settings
+    from rag.settings import OcrMode, Settings
 
 log = logging.getLogger(__name__)
 
@@ -384,7 +384,7 @@ class ExtractionPool:
         return ocr_limit + self.page_timeout_s
 
     def submit(
-        self, path: Path, name: str | None = None, password: str | None = None, *, ocr_mode: str | None = None
+        self, path: Path, name: str | None = None, password: str | None = None, *, ocr_mode: OcrMode | None = None
     ) -> Job:
         """Queue a file; ``ocr_mode`` ("auto", "off", "force") overrides the pool's OCR mode for it."""
         ocr = self.ocr

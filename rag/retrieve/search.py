@@ -1,10 +1,7 @@
 """Retrieval over a collection: dense (Chroma), lexical (BM25) and their fusion.
 
-Each collection's BM25 index is kept in step with the catalogue: updated after every commit and
-delete, checked against the ready documents before each search, reloaded when another process
-changed it, and rebuilt from the stored chunks when missing or out of step. A rebuild runs in the
-background while the old index (its hits limited to ready documents) keeps serving; only a
-collection with no index at all waits for it.
+The BM25 indexes are kept in step with the catalogue by ``index.lexical_indexes``; a search sees only
+ready documents.
 
 Hybrid search fuses the dense and BM25 rankings by reciprocal rank, then adds a document-level
 BM25 prior (``fusion.with_document_prior``). The dense ranking's weight is the embedding model's
@@ -16,36 +13,37 @@ BM25 takes its weight over, while a model that reads the language keeps the full
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Sequence
-from dataclasses import replace
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 
-from rag.encoders.rerank import DEFAULT_TOP_N, rerank
+from rag.encoders.embedder import Embedder
+from rag.encoders.rerank import DEFAULT_TOP_N, Reranker, rerank
 from rag.errors import RagError
-from rag.index.lexical import LexicalIndex
-from rag.ingest.chunker import indexed_text
+from rag.index.catalog import Catalog
+from rag.index.lexical_indexes import LexicalIndexes
+from rag.index.store import VectorStore
 from rag.models import Chunk, Hit
 from rag.retrieve.fusion import fuse_hits, with_document_prior
-from rag.settings import SEARCH_MODES
+from rag.retrieve.modes import SEARCH_MODES
 
 log = logging.getLogger(__name__)
 
-MODES = SEARCH_MODES
 # Dense hits are fetched unfiltered with this many spare, and those of documents not ready (being
 # ingested or deleted) dropped: a `$in` filter over every ready document cost ~450 ms at 100k chunks.
 _SPARE = 40
 
 
 class Searcher:
-    """Owns the lexical indexes of one data directory; searches with the library's store and model."""
+    """Searches one data directory's collections with its store, catalogue, BM25 indexes and models."""
 
     def __init__(
         self,
-        library,
-        directory: Path,
+        store: VectorStore,
+        catalog: Catalog,
+        lexical: LexicalIndexes,
+        embedder: Callable[[], Embedder],
+        reranker: Callable[[], Reranker | None],
         *,
         rrf_k: int = 60,
         lexical_weight: float = 0.0,
@@ -55,121 +53,47 @@ class Searcher:
         candidates: int = 40,
         rerank_top_n: int = DEFAULT_TOP_N,
     ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.lexical = lexical
+        # Called at search time: the models load on first use, and a reranker that fails to load says why then.
+        self.embedder = embedder
+        self.reranker = reranker
         self.title_header = title_header
-        self.lib = library
-        self.directory = Path(directory)
         self.rrf_k = rrf_k
         self.lexical_weight = lexical_weight
         self.doc_weight = doc_weight
         self.max_per_page = max_per_page
         self.candidates = candidates
         self.rerank_top_n = rerank_top_n
-        self._indexes: dict[str, LexicalIndex] = {}
-        self._lock = threading.Lock()
-        self._rebuilding: dict[str, threading.Thread] = {}
-
-    def _path(self, collection: str) -> Path:
-        return self.directory / collection
-
-    def index(self, collection: str, *, wait: bool = True) -> LexicalIndex:
-        """The collection's BM25 index, brought in step with its ready documents.
-
-        ``wait=False``: an out-of-step index that still holds chunks is returned at once and
-        rebuilt in the background; hits of documents it should no longer hold are the caller's
-        to drop. An empty one is always rebuilt first.
-        """
-        ids, total = self.lib.catalog.ready_summary(collection)
-        with self._lock:
-            idx = self._indexes.get(collection)
-            if idx is not None and idx.in_step_with(ids, total):
-                return idx
-            idx = LexicalIndex.open(self._path(collection))  # another process may have written it
-            self._indexes[collection] = idx
-            if idx.in_step_with(ids, total):  # also False while a rebuild is due
-                return idx
-            if not wait and len(idx) > 0:
-                if collection not in self._rebuilding:
-                    thread = threading.Thread(
-                        target=self._rebuild, args=(collection, idx, ids, True), name=f"bm25-{collection}", daemon=True
-                    )
-                    self._rebuilding[collection] = thread
-                    thread.start()
-                return idx
-        self._rebuild(collection, idx, ids)
-        return idx
-
-    def _rebuild(self, collection: str, idx: LexicalIndex, ids: Sequence[str], background: bool = False) -> None:
-        log.info("rebuilding the lexical index of %r (%d documents)", collection, len(ids))
-        try:
-            idx.rebuild(self._records(collection, ids))
-        except RagError as e:
-            if not background:
-                raise
-            log.error("rebuilding the lexical index of %r failed (retried at the next search): %s", collection, e)
-        finally:
-            if background:
-                with self._lock:
-                    self._rebuilding.pop(collection, None)
-
-    def wait_for_rebuilds(self, timeout: float | None = None) -> None:
-        """Block until background rebuilds end (tests, shutdown)."""
-        with self._lock:
-            threads = list(self._rebuilding.values())
-        for thread in threads:
-            thread.join(timeout)
-
-    def _records(self, collection: str, ids: Sequence[str]):
-        col = self.lib.open_collection(collection)
-        for doc_id in ids:
-            for chunk in self.lib.store.document_chunks(col, doc_id):
-                yield chunk.chunk_id, chunk.doc_id, indexed_text(chunk, self.title_header)
-
-    def committed(self, collection: str, chunks: Sequence[Chunk], removed: Sequence[str]) -> None:
-        """A document became ready (and ``removed`` ones went): update the index in one write."""
-        with self._lock:
-            idx = self._indexes.get(collection) or LexicalIndex.open(self._path(collection))
-            self._indexes[collection] = idx
-            idx.apply(add=[replace(c, text=indexed_text(c, self.title_header)) for c in chunks], remove=removed)
-
-    def removed(self, collection: str, doc_id: str) -> None:
-        with self._lock:
-            idx = self._indexes.get(collection) or LexicalIndex.open(self._path(collection))
-            self._indexes[collection] = idx
-            idx.remove(doc_id)
-
-    def dropped(self, collection: str) -> None:
-        import shutil
-
-        with self._lock:
-            self._indexes.pop(collection, None)
-            shutil.rmtree(self._path(collection), ignore_errors=True)
 
     def search(self, query: str, collection: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
         """The best ``k`` chunks; every hit carries each retriever's score and rank."""
-        if mode not in MODES:
-            raise RagError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
+        if mode not in SEARCH_MODES:
+            raise RagError(f"unknown search mode {mode!r}: use one of {', '.join(SEARCH_MODES)}")
         if not query.strip():
             raise RagError("the query is empty")
         if k < 1:
             raise RagError(f"the number of results must be at least 1, got {k}")
         if mode == "hybrid+rerank":
-            reranker = self.lib.reranker
+            reranker = self.reranker()
             if reranker is None:
                 raise RagError("hybrid+rerank needs a reranking model: set RAG_RERANK_MODEL")
             fused = self.search(query, collection, max(k, self.rerank_top_n), "hybrid")
             return rerank(reranker, query, fused, k, top_n=self.rerank_top_n, title_header=self.title_header)
-        col = self.lib.open_collection(collection)
-        ready = self.lib.catalog.ready_ids(collection)
+        embedder = self.embedder()
+        col = self.store.open(collection, embedder.name, embedder.dim)
+        ready = self.catalog.ready_ids(collection)
         ready_set = set(ready)
         n = max(k, self.candidates)
-        vector = self.lib.embedder.embed_query(query)
+        vector = embedder.embed_query(query)
         dense: list[Hit] = []
         if mode != "lexical":
             pairs = self._dense(col, vector, n, ready, ready_set)
             dense = [Hit(c, s, dense_score=s, dense_rank=r) for r, (c, s) in enumerate(pairs, 1)]
             if mode == "dense":
                 return self._spread(dense, k)
-        index = self.index(collection, wait=False)
+        index = self.lexical.index(collection, wait=False)
         lexical = [h for h in index.search(query, n * 2) if h.chunk_id.split(":")[0] in ready_set][:n]
         if mode == "lexical":
             fused = fuse_hits([], lexical, self._chunks(col, [h.chunk_id for h in lexical]), k=self.rrf_k)
@@ -179,7 +103,7 @@ class Searcher:
             ]
         else:
             seen = {h.chunk.chunk_id for h in dense}
-            fit = self.lib.embedder.fit(query)
+            fit = embedder.fit(query)
             fused = fuse_hits(
                 dense,
                 lexical,
@@ -193,11 +117,11 @@ class Searcher:
 
     def _dense(self, col, vector: np.ndarray, n: int, ready: list[str], ready_set: set[str]):
         """The ``n`` nearest chunks of ready documents."""
-        pairs = self.lib.store.query(col, vector, n + _SPARE)
+        pairs = self.store.query(col, vector, n + _SPARE)
         kept = [(c, s) for c, s in pairs if c.doc_id in ready_set]
         if len(kept) >= n or len(pairs) < n + _SPARE:  # enough, or the whole collection was returned
             return kept[:n]
-        return self.lib.store.query(col, vector, n, ready)  # mostly chunks not ready: filter in Chroma
+        return self.store.query(col, vector, n, ready)  # mostly chunks not ready: filter in Chroma
 
     def _spread(self, hits: list[Hit], k: int) -> list[Hit]:
         """The best ``k`` hits with at most ``max_per_page`` from any one page.
@@ -219,14 +143,14 @@ class Searcher:
         return out
 
     def _chunks(self, col, ids: list[str]) -> dict[str, Chunk]:
-        return {c.chunk_id: c for c in self.lib.store.chunks_by_id(col, ids)}
+        return {c.chunk_id: c for c in self.store.chunks_by_id(col, ids)}
 
     def _with_dense_scores(self, col, hits: list[Hit], vector: np.ndarray) -> list[Hit]:
         """Fill in the cosine similarity of hits only BM25 found, so every hit shows both scores."""
         missing = [h.chunk.chunk_id for h in hits if h.dense_score is None]
         if not missing:
             return hits
-        vectors = self.lib.store.vectors_by_id(col, missing)
+        vectors = self.store.vectors_by_id(col, missing)
         out = []
         for h in hits:
             if h.dense_score is None and h.chunk.chunk_id in vectors:

@@ -22,7 +22,7 @@ from rag.eval.qa import parse_questions
 from rag.ingest.chunker import indexed_text
 from rag.library import Library
 from rag.models import Chunk, Hit
-from rag.retrieve.fallback import Retriever
+from rag.retrieve.fallback import FallbackRetriever
 from tests.pdfgen import text_pdf
 
 WORDS = (
@@ -334,7 +334,7 @@ def test_a_missing_model_lets_the_chat_answer_with_hybrid_search_and_say_so(
     monkeypatch.setattr(rag.library, "load_reranker", lambda *a, **kw: loads.append(a) or real_load(*a, **kw))
     lib = Library(settings.with_(rerank_model=str(tmp_path / "gone"), search_mode="hybrid+rerank"), embedder=embedder)
     lib.ingest(passages)
-    retriever = Retriever(lib, "documents", mode="hybrid+rerank")
+    retriever = FallbackRetriever(lib, "documents", mode="hybrid+rerank")
     hits = retriever("walnut crates", 3)
     assert hits and all(h.rerank_score is None for h in hits)
     plain = lib.search("walnut crates", k=3, mode="hybrid")

@@ -16,7 +16,7 @@ KOREAN = ("pdfs", "dacon-ko-fiscal", "train_source", "고용노동부_청년일�
 
 def _indexed(lib: Library, *docs, collection: str = "documents") -> bool:
     """The BM25 index holds exactly these documents' chunks."""
-    state = lib.searcher.index(collection).state
+    state = lib.lexical.index(collection).state
     return state.fingerprint == fingerprint(d.doc_id for d in docs) and state.chunks == sum(d.chunks for d in docs)
 
 
@@ -177,17 +177,17 @@ def test_a_stale_index_serves_while_it_is_rebuilt_in_the_background(two_papers, 
     shutil.rmtree(on_disk)
     stale.rename(on_disk)  # as if the other process had died before writing its index
     release = threading.Event()
-    records = lib.searcher._records
+    records = lib.lexical._records
 
     def held_records(collection, ids):
         assert release.wait(60)  # the rebuild cannot finish before the search below has returned
         return records(collection, ids)
 
-    monkeypatch.setattr(lib.searcher, "_records", held_records)
+    monkeypatch.setattr(lib.lexical, "_records", held_records)
     hits = lib.search("passage retrieval neural network", k=10, mode="lexical")
     assert hits and {h.chunk.doc_id for h in hits} == {a.doc_id}  # the deleted document is filtered out
     release.set()
-    lib.searcher.wait_for_rebuilds(60)
+    lib.lexical.wait_for_rebuilds(60)
     assert _indexed(lib, a)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ui.state.notices import Notice, answer_notices, offered_modes
+from rag.retrieve.modes import offered_modes
+from ui.state.notices import Notice, answer_notices
 
 
 def test_each_kind_of_answer_is_headlined_as_what_it_is():

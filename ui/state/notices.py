@@ -1,5 +1,5 @@
 """What the pages say beside an answer, as plain data: its notices, the sources table's rows and labels, and
-the search modes offered. Nothing here imports streamlit."""
+the search modes' labels. Nothing here imports streamlit."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from rag.answer.citations import page_ref
 from rag.answer.declined import declined_text
 from rag.models import ocr_label
+from rag.retrieve.modes import MODES
 
 
 def pages_label(source: dict) -> str:
@@ -140,16 +141,5 @@ def table_rows(sources: Sequence[dict], *, answered: bool) -> list[dict]:
     return rows
 
 
-#: How the chat's search modes are offered to users.
-MODE_LABELS = {
-    "hybrid": "Hybrid: keywords + meaning",
-    "hybrid+rerank": "Hybrid, then reranked",
-    "dense": "Meaning only (semantic)",
-    "lexical": "Keywords only (BM25)",
-}
-
-
-def offered_modes(search_mode: str, rerank_model: str) -> list[str]:
-    """The search modes a user can pick: reranking only with a model; the configured mode first."""
-    modes = [m for m in ("hybrid+rerank", "hybrid", "dense", "lexical") if m != "hybrid+rerank" or rerank_model]
-    return sorted(modes, key=lambda m: m != search_mode)
+#: How the chat's search modes are offered to users (the labels live with the modes).
+MODE_LABELS = {mode: info.label for mode, info in MODES.items()}

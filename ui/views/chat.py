@@ -16,11 +16,12 @@ from rag.library import Library
 from rag.mdsafe import escape_markdown, escape_message, safe_answer_markdown, safe_stream
 from rag.models import ocr_label
 from rag.preview import PreviewError, render_page_png
+from rag.retrieve.modes import offered_modes
 from rag.settings import Settings
 from ui import resources
 from ui.state.highlight import passage_highlight, passage_markdown
 from ui.state.messages import history_turns, live_message
-from ui.state.notices import MODE_LABELS, answer_notices, offered_modes, pages_label, short_name, table_rows
+from ui.state.notices import MODE_LABELS, answer_notices, pages_label, short_name, table_rows
 from ui.views.common import Ollama
 
 ANSWER_COLUMNS = [1, 1]  # answer | its sources (the table needs about 300 px)

@@ -11,7 +11,6 @@ from rag.answer.llm import OllamaLLM
 from rag.errors import RagError
 from rag.library import Library
 from rag.mdsafe import escape_markdown, escape_message
-from rag.retrieve.fallback import Retriever
 from ui.state.messages import answer_message, interrupted_message, stored_messages, user_message
 from ui.views import chat as chat_view
 
@@ -71,7 +70,7 @@ def ask(
     shown = state.messages = [*earlier, user_message(question)]
     streams: list[AnswerStream] = []
     answer: Answer | None = None
-    retriever = Retriever(library, collection, mode=mode)
+    retriever = library.retriever(collection, mode)  # as `rag ask` retrieves
     session = ChatSession(retriever, llm, config, library.expander(collection))  # page context, as `rag ask`
     try:
         with st.chat_message("user"):

@@ -13,8 +13,8 @@ from rag.eval import qa
 from rag.ingest.pipeline import Progress
 from rag.library import Library
 from rag.mdsafe import escape_markdown
+from rag.retrieve.modes import offered_modes
 from rag.settings import Settings
-from ui.state.notices import offered_modes
 
 
 class IngestBar(Progress):
