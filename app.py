@@ -7,7 +7,7 @@ import streamlit as st
 
 def chat_page() -> None:
     from rag.mdsafe import escape_markdown
-    from ui import chat_view, chats, common, docs_view
+    from ui.views import chat, chats, common, documents
 
     st.title("Chat with your PDFs")  # first: on a cold start the page shows while the library opens
     settings, library = common.boot()
@@ -21,12 +21,12 @@ def chat_page() -> None:
 
     ollama = common.ollama_status(settings.ollama_host)
     with st.sidebar:
-        llm = chat_view.model_picker(settings, config, ollama)
-        config, mode = chat_view.retrieval_settings(settings, config)
+        llm = chat.model_picker(settings, config, ollama)
+        config, mode = chat.retrieval_settings(settings, config)
         common.status_line(library, settings, collection, ollama, llm.model)
         chats.chats_sidebar(history, collection)
 
-    docs_view.password_notice(settings)  # an upload's locked file stays visible from every page
+    documents.password_notice(settings)  # an upload's locked file stays visible from every page
     has_documents = bool(library.documents(collection))
     question = state.pop(chats.ASKED_KEY, None)
     st.chat_input(
@@ -38,7 +38,7 @@ def chat_page() -> None:
     if has_documents:  # New chat, reopen, download also here: a phone's sidebar is collapsed
         chats.chat_toolbar(history, collection)
     if not has_documents:
-        chat_view.getting_started(collection)
+        chat.getting_started(collection)
     elif not state.messages and question is None:
         st.caption(
             ("Just added: " + ", ".join(escape_markdown(name) for name in about) + ". " if about else "")
@@ -48,9 +48,9 @@ def chat_page() -> None:
     for message in state.messages:
         with st.chat_message(message["role"]):
             if message["role"] == "user":
-                chat_view.user_message(message)
+                chat.user_message(message)
             else:
-                chat_view.assistant_message(library, llm, message)
+                chat.assistant_message(library, llm, message)
     if question is not None and has_documents:
         chats.ask(library, history, collection, question, llm=llm, config=config, mode=mode)
         st.rerun()  # the input enabled again, the answer drawn in full (page previews)
@@ -60,7 +60,7 @@ def main() -> None:
     from ui import resources
 
     st.set_page_config(page_title="Chat with your PDFs", page_icon=resources.favicon(), layout="wide")
-    from ui.common import PAGES
+    from ui.views.common import PAGES
 
     pages = [st.Page(chat_page, title="Chat", icon=":material/chat:", default=True)]
     PAGES["chat"] = pages[0]

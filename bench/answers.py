@@ -3,7 +3,7 @@
     OLLAMA_HOST=http://127.0.0.1:11600 python bench/answers.py QA.jsonl --data-dir DIR --collection NAME --model M
         [--limit N] [--json FILE] [--absent-collection NAME | --no-absent]
 
-A thin script over ``rag.answer_eval`` (the same as ``python -m rag eval QA.jsonl --answers``): one row per
+A thin script over ``rag.eval.answers`` (the same as ``python -m rag eval QA.jsonl --answers``): one row per
 configuration, the baseline (today's prompt with the top chunks as they are, ``expand=None``: it differs from
 page context in the model's sources only) measured in the same run. See that module for the scoring.
 """
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-absent", action="store_true", help="no absent-document questions")
     args = p.parse_args(argv)
     os.environ["RAG_DATA_DIR"] = str(args.data_dir)
-    from rag.answer_eval import run_command
+    from rag.eval.answers import run_command
     from rag.library import Library
     from rag.settings import Settings
 

@@ -5,18 +5,18 @@
 
 For each question of a FinanceBench-style set (``answer``, ``evidence[].evidence_text``, ``page_index0``) the
 real retrieval runs against an ingested collection, and the model's sources are built two ways: the
-baseline (the top k chunks as they are, what the chat sent before rag/context.py), the same chunks cut to each
-budget ("top chunks within": rank order, the rest dropped) and page context (``rag.context``) at each budget
+baseline (the top k chunks as they are, what the chat sent before rag/answer/context.py), the same chunks cut to each
+budget ("top chunks within": rank order, the rest dropped) and page context (``rag.answer.context``) at each budget
 and page share (``--page-tokens``). For each it prints:
 
 - median and p90 prompt tokens: the real prompt (``build_answer_prompt``, 8192-token window) as
   ``estimate_tokens`` counts it (the count the prompt is fitted with; it reads high: 3 characters a token);
 - answer-bearing: the share of questions whose sources hold the gold answer's text. When the gold answer
   has figures (years aside) that also appear in the gold evidence (the same figure, or the answer a
-  rounding of it: ``rag.support``), every such figure of the evidence must be in the sources. Otherwise
+  rounding of it: ``rag.answer.support``), every such figure of the evidence must be in the sources. Otherwise
   (answers computed from the evidence, or in words) the 40-word window of the evidence that shares most
   content words with the question and the answer (the first, on a tie) is the key passage, and at least 60%
-  of its content words (``rag.terms.key_terms``) must be in the sources;
+  of its content words (``rag.answer.terms.key_terms``) must be in the sources;
 - gold page: the share of questions with a gold evidence page among the sources' pages;
 - sources: mean number of sources in the prompt; widened: how many of them hold more than their hit's chunk.
 """
@@ -34,12 +34,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag.context import PAGE_TOKENS, assemble, page_contexts  # noqa: E402
+from rag.answer.context import PAGE_TOKENS, assemble, page_contexts  # noqa: E402
+from rag.answer.prompt import build_answer_prompt  # noqa: E402
+from rag.answer.support import figures, found_in  # noqa: E402
+from rag.answer.terms import key_terms  # noqa: E402
+from rag.eval.qa import load_questions  # noqa: E402
 from rag.models import Hit  # noqa: E402
-from rag.prompt import build_answer_prompt  # noqa: E402
-from rag.qa import load_questions  # noqa: E402
-from rag.support import figures, found_in  # noqa: E402
-from rag.terms import key_terms  # noqa: E402
 
 _WINDOW_WORDS = 40
 _WINDOW_SHARE = 0.6

@@ -58,7 +58,7 @@ def check(lib, collection: str, kept_id: str, kept_chunks: int) -> list[str]:
     if kept_id not in ready or lib.store.count_document(col, kept_id) != kept_chunks:
         problems.append("the kept document was lost or damaged")
     ids, total = lib.catalog.ready_summary(collection)
-    if not lib.searcher.index(collection).in_step_with(ids, total):
+    if not lib.lexical.index(collection).in_step_with(ids, total):
         problems.append("BM25 index out of step after its check")
     return problems
 
@@ -71,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
-    from rag.embedder import load_embedder
+    from rag.encoders.embedder import load_embedder
     from rag.library import Library
     from rag.settings import Settings
 
@@ -84,7 +84,7 @@ def main() -> None:
         [kept] = lib.ingest([KEPT])
         lib.close()
         env = {**os.environ, "RAG_DATA_DIR": str(settings.data_dir), "PYTHONPATH": str(ROOT)}
-        code = "import sys; from rag.cli import main; sys.exit(main(['ingest', '-q', sys.argv[1]]))"
+        code = "import sys; from rag.cli.main import main; sys.exit(main(['ingest', '-q', sys.argv[1]]))"
         survived, lost, problems_seen, finished_early = 0, 0, [], 0
         print(f"big PDF: {pages} pages; kept document: {kept.file_name} ({kept.chunks} chunks)")
         for i in range(args.kills):

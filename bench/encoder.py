@@ -26,9 +26,9 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="8,16,32,64,128")
     args = parser.parse_args()
 
-    from rag.chunker import chunk_pages, indexed_text
-    from rag.embedder import load_embedder
-    from rag.loader import iter_pages, open_pdf
+    from rag.encoders.embedder import load_embedder
+    from rag.ingest.chunker import chunk_pages, indexed_text
+    from rag.ingest.loader import iter_pages, open_pdf
     from rag.settings import Settings
 
     settings = Settings.from_env()

@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag.metrics import doc_matches, page_matches, recall_at_k, reciprocal_rank  # noqa: E402
-from rag.qa import GoldPage, load_questions  # noqa: E402
+from rag.eval.metrics import doc_matches, page_matches, recall_at_k, reciprocal_rank  # noqa: E402
+from rag.eval.qa import GoldPage, load_questions  # noqa: E402
 
 
 @dataclass
@@ -65,7 +65,7 @@ def fetch(qa: Path, data_dir: Path, collection: str, depth: int, cache: Path | N
     lib = Library(Settings.from_env())
     col = lib.open_collection(collection)
     ready = lib.catalog.ready_ids(collection)
-    index = lib.searcher.index(collection)
+    index = lib.lexical.index(collection)
     out = []
     for q in questions:
         vector = lib.embedder.embed_query(q.question)

@@ -60,7 +60,7 @@ class PeakRss:
 
 
 def run(settings, paths: list[Path]) -> dict:
-    from rag.embedder import load_embedder
+    from rag.encoders.embedder import load_embedder
     from rag.library import Library
 
     embedder = load_embedder(settings)  # exported once per backend beforehand; loading is not timed
@@ -71,7 +71,7 @@ def run(settings, paths: list[Path]) -> dict:
         results = lib.ingest(paths)
         wall = time.perf_counter() - started
         lib.close()
-    from rag.chunker import indexed_text
+    from rag.ingest.chunker import indexed_text
 
     # The same text the pipeline embedded: each chunk under its document's title.
     texts = [

@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=int, default=1)
     args = p.parse_args(argv)
     os.environ["RAG_DATA_DIR"] = str(args.data_dir)
+    from rag.eval.qa import load_questions
     from rag.library import Library
-    from rag.qa import load_questions
     from rag.settings import Settings
 
     lib = Library(Settings.from_env())

@@ -26,10 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from rag.ingest.ocr import detect_engine  # noqa: E402
+from rag.ingest.worker import ExtractionPool  # noqa: E402
 from rag.models import Page  # noqa: E402
-from rag.ocr import detect_engine  # noqa: E402
 from rag.settings import Settings  # noqa: E402
-from rag.worker import ExtractionPool  # noqa: E402
 
 SHARED = Path(os.environ.get("RAG_SHARED_DATA", ROOT.parent / "shared" / "data")) / "pdfs"
 SETS = {

@@ -35,7 +35,7 @@ SHARED = ROOT.parent / "shared" / "data"
 SEED = [SHARED / "pdfs" / "docugami-sec10q" / n for n in ("2022 Q3 AAPL.pdf", "2023 Q1 INTC.pdf", "2022 Q3 NVDA.pdf")]
 COLLECTION = "bench-scale"
 
-from rag.embedder import Embedder  # noqa: E402  (after the sys.path insert)
+from rag.encoders.embedder import Embedder  # noqa: E402  (after the sys.path insert)
 from rag.models import Chunk  # noqa: E402
 
 
@@ -64,7 +64,7 @@ class PrecomputedQueries(Embedder):
 
 
 def _pct(values: Sequence[float], q: float) -> float:
-    from rag.metrics import percentile
+    from rag.eval.metrics import percentile
 
     return percentile(values, q)
 
@@ -172,7 +172,7 @@ def main() -> None:
     qa = SHARED / "qa" / "docugami_sec10q.jsonl"
     queries = [json.loads(line)["question"] for line in qa.read_text().splitlines() if line.strip()][: args.queries]
 
-    from rag.embedder import load_embedder
+    from rag.encoders.embedder import load_embedder
     from rag.library import Library
     from rag.settings import Settings
 
@@ -201,7 +201,7 @@ def main() -> None:
             grow(lib, scale, seeds, state, args.noise, rng)
             build_s = time.perf_counter() - started
             started = time.perf_counter()
-            lib.searcher.index(COLLECTION)  # the one-off BM25 rebuild (out of step after the bulk add)
+            lib.lexical.index(COLLECTION)  # the one-off BM25 rebuild (out of step after the bulk add)
             rebuild_s = time.perf_counter() - started
             times = measure(lib, queries, modes, args.k)
             docs = len(lib.catalog.ready_ids(COLLECTION))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag.layout import looks_tabular, table_text  # noqa: E402
+from rag.ingest.layout import looks_tabular, table_text  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "pdfs"
 DEFAULT = [

@@ -50,7 +50,7 @@ THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
 
 
 def gate_scores(lib, collection: str, questions: list[str]) -> np.ndarray:
-    from rag.chat import relevance
+    from rag.answer.chat import relevance
 
     out = []
     for q in questions:
@@ -60,8 +60,8 @@ def gate_scores(lib, collection: str, questions: list[str]) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from rag.eval.qa import load_questions
     from rag.library import Library
-    from rag.qa import load_questions
     from rag.settings import Settings
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

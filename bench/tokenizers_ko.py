@@ -28,7 +28,7 @@ paired (reciprocal rank per question; better / worse / same; one-sided sign-flip
   bigram+s vs bigram, English (217): 56 / 67 / 94,  mean dRR +0.022, p=0.09
   bigram vs kiwi, English (217):     67 / 58 / 92,  mean dRR +0.040, p=0.01
 
-Choice: "bigram" (rag.textnorm.DEFAULT_TOKENIZER). Whitespace tokens fail Korean (particles glued to
+Choice: "bigram" (rag.index.textnorm.DEFAULT_TOKENIZER). Whitespace tokens fail Korean (particles glued to
 words: "예산은" never matches "예산"). Bigrams of Hangul runs are as good as kiwi's morphemes on
 Korean (27 questions: a tie, 1 question apart), better on English (p=0.01), about 8x
 faster to tokenise, need no model (kiwi: a native wheel plus a ~0.5 GB resident model), and work
@@ -56,9 +56,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rag.lexical import LexicalIndex
+from rag.index.lexical import LexicalIndex
+from rag.index.textnorm import BigramTokenizer, KiwiTokenizer, Tokenizer, WhitespaceTokenizer
 from rag.models import Chunk
-from rag.textnorm import BigramTokenizer, KiwiTokenizer, Tokenizer, WhitespaceTokenizer
 
 SHARED = Path("/work/shared/data")
 CACHE = Path(tempfile.gettempdir()) / "rag-bench-pages"

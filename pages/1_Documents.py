@@ -3,11 +3,11 @@
 import streamlit as st
 
 from rag.mdsafe import escape_markdown
-from ui import common, docs_view
+from ui.views import common, documents
 
 settings, library = common.boot()
 collection = common.collection_picker(library, settings)
-docs_view.collections_manager(library, settings, collection)
+documents.collections_manager(library, settings, collection)
 state = st.session_state
 
 st.title("Documents")
@@ -25,28 +25,28 @@ uploads = st.file_uploader(
     type="pdf",
     accept_multiple_files=True,
     key=f"uploader-{state.get('uploader_round', 0)}",
-    help=docs_view.uploader_help(),
+    help=documents.uploader_help(),
 )
 if uploads:
-    sources = docs_view.stage_uploads(uploads, settings)  # shows an error for any file it cannot store
+    sources = documents.stage_uploads(uploads, settings)  # shows an error for any file it cannot store
     if sources:
-        docs_view.start_ingest(library, settings, collection, sources, keep_both)
+        documents.start_ingest(library, settings, collection, sources, keep_both)
     state.uploader_round = state.get("uploader_round", 0) + 1  # next run: a fresh, empty uploader
     if len(sources) == len(uploads):
         st.rerun()
 
-docs_view.jobs_panel(library, settings)
+documents.jobs_panel(library, settings)
 
-docs_view.deleted_notice()
+documents.deleted_notice()
 docs = library.documents(collection)
 st.subheader(f"In this collection: {len(docs)} document{'s' if len(docs) != 1 else ''}")
 if not docs:
     st.info("No documents yet: drop PDF files on the area above.")
     st.stop()
-docs_view.documents_table(docs)
+documents.documents_table(docs)
 with st.expander("Delete documents"):
-    docs_view.delete_documents(library, collection, docs)
+    documents.delete_documents(library, collection, docs)
 with st.expander("Re-read scanned documents with OCR"):
-    docs_view.reocr_documents(library, settings, collection, docs)
+    documents.reocr_documents(library, settings, collection, docs)
 with st.expander("Look at a document's chunks (what the retriever sees)"):
-    docs_view.chunk_viewer(library, collection, docs)
+    documents.chunk_viewer(library, collection, docs)

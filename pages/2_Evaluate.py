@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import common, eval_view
+from ui.views import common, evaluate
 
 SHARED = Path(os.environ.get("RAG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -16,9 +16,9 @@ st.caption(
     "Each question is searched in every mode; a hit counts when it comes from the gold document (and, where "
     "the set gives evidence pages, covers a gold page). Pages are 0-based pypdf indices."
 )
-if (fresh := eval_view.run_form(library, settings, current, SHARED)) is not None:
+if (fresh := evaluate.run_form(library, settings, current, SHARED)) is not None:
     st.session_state.eval_report = fresh
 if (report := st.session_state.get("eval_report")) is None:
     st.stop()
-eval_view.report_view(report)
-eval_view.misses_view(report)
+evaluate.report_view(report)
+evaluate.misses_view(report)

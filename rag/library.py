@@ -1,29 +1,31 @@
-"""The library facade: one object that owns the catalogue, the vector store and the embedder."""
+"""The composition root: builds the catalogue, the vector store, the BM25 indexes, the models and the
+extraction workers from the settings, wires them into the parts that ingest and search, and gives the CLI
+and the UI one object with thin methods over them."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .catalog import Catalog
-from .context import page_context
-from .embedder import Embedder, load_embedder
-from .errors import ConfigError, NotFoundError, StoreError
-from .ingest import Ingestor, Progress, Source, copy_atomic, expand_paths
-from .models import Chunk, DocumentInfo, FileResult, Hit, content_hash
-from .rerank import Reranker, load_reranker
-from .search import Searcher
-from .settings import Settings
-from .store import CollectionInfo, VectorStore
-from .worker import ExtractionPool
+from rag.answer.context import page_context
+from rag.encoders.embedder import Embedder, load_embedder
+from rag.encoders.rerank import Reranker, load_reranker
+from rag.errors import ConfigError
+from rag.index.catalog import Catalog
+from rag.index.lexical_indexes import LexicalIndexes
+from rag.index.lifecycle import DocumentLifecycle
+from rag.index.store import CollectionInfo, VectorStore
+from rag.ingest.pipeline import Ingestor, Progress, Source, expand_paths
+from rag.ingest.worker import ExtractionPool
+from rag.models import Chunk, DocumentInfo, FileResult, Hit
+from rag.retrieve.fallback import FallbackRetriever
+from rag.retrieve.search import Searcher
+from rag.settings import OcrMode, Settings
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
-
-log = logging.getLogger(__name__)
 
 #: A document's first chunks, its title page or cover, read as not-found evidence (bench/notfound.py).
 OPENING_CHUNKS = 3
@@ -39,14 +41,25 @@ class Library:
     def __init__(self, settings: Settings, *, embedder: Embedder | None = None) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.catalog = Catalog(settings.catalog_path)
-        self.store = VectorStore.from_settings(settings)
         self._embedder = embedder
         self._pool: ExtractionPool | None = None
         self._lock = threading.Lock()
+        self._reranker: Reranker | None = None
+        self._reranker_error: ConfigError | None = None
+        self.catalog = Catalog(settings.catalog_path)
+        self.store = VectorStore.from_settings(settings)
+        self.lexical = LexicalIndexes(
+            settings.lexical_dir, self.catalog, self.store, self._get_embedder, title_header=settings.title_header
+        )
+        self.lifecycle = DocumentLifecycle(
+            self.catalog, self.store, self.lexical, settings.files_dir, self._get_embedder
+        )
         self.searcher = Searcher(
-            self,
-            settings.lexical_dir,
+            self.store,
+            self.catalog,
+            self.lexical,
+            self._get_embedder,
+            self._get_reranker,
             rrf_k=settings.rrf_k,
             lexical_weight=settings.lexical_weight,
             doc_weight=settings.doc_weight,
@@ -54,8 +67,6 @@ class Library:
             title_header=settings.title_header,
             rerank_top_n=settings.rerank_top_n,
         )
-        self._reranker: Reranker | None = None
-        self._reranker_error: ConfigError | None = None
         self.recover()
 
     @property
@@ -64,6 +75,9 @@ class Library:
             if self._embedder is None:
                 self._embedder = load_embedder(self.settings)
             return self._embedder
+
+    def _get_embedder(self) -> Embedder:
+        return self.embedder
 
     @property
     def reranker(self) -> Reranker | None:
@@ -78,6 +92,9 @@ class Library:
                     self._reranker_error = e
                     raise
             return self._reranker
+
+    def _get_reranker(self) -> Reranker | None:
+        return self.reranker
 
     def extraction_pool(self) -> ExtractionPool:
         with self._lock:
@@ -95,20 +112,13 @@ class Library:
 
     def open_collection(self, name: str, *, create: bool = False) -> Collection:
         """The collection for searching or adding to: refuses one built with another embedding model."""
-        return self.store.open(name, self.embedder.name, self.embedder.dim, create=create)
+        return self.lifecycle.open_collection(name, create=create)
 
     def collections(self) -> list[CollectionInfo]:
         return self.store.collections()
 
     def delete_collection(self, name: str) -> None:
-        for doc in self.catalog.documents(name, statuses=("pending", "ready", "deleting")):
-            self.catalog.mark_deleting(name, doc.doc_id)
-        self.store.drop(name)
-        self.searcher.dropped(name)
-        docs = self.catalog.documents(name, statuses=("deleting",))
-        self.catalog.remove_collection(name)
-        for doc in docs:
-            self._drop_original(doc.sha256)
+        self.lifecycle.delete_collection(name)
 
     # -- documents ---------------------------------------------------------------------------
 
@@ -117,40 +127,32 @@ class Library:
 
     def find_document(self, collection: str, ref: str) -> DocumentInfo:
         """A ready document by id, unique id prefix (4+ characters) or file name."""
-        docs = self.catalog.documents(collection)
-        exact = [d for d in docs if d.doc_id == ref or d.file_name == ref]
-        matches = exact or ([d for d in docs if d.doc_id.startswith(ref)] if len(ref) >= 4 else [])
-        if not matches:
-            raise NotFoundError(f"no document {ref!r} in collection {collection!r}")
-        if len(matches) > 1:
-            raise NotFoundError(f"{ref!r} names {len(matches)} documents in {collection!r}: use the document id")
-        return matches[0]
+        return self.lifecycle.find(collection, ref)
 
     def delete_document(self, collection: str, ref: str) -> DocumentInfo:
-        doc = self.find_document(collection, ref)
-        self.catalog.mark_deleting(collection, doc.doc_id)
-        self.searcher.removed(collection, doc.doc_id)
-        self.purge(collection, doc.doc_id)
-        return doc
+        return self.lifecycle.delete(collection, ref)
 
     def document_chunks(self, collection: str, doc_id: str) -> list[Chunk]:
         return self.store.document_chunks(self.open_collection(collection), doc_id)
 
     def original_path(self, doc_id: str) -> Path | None:
-        path = self.settings.files_dir / f"{content_hash(doc_id)}.pdf"
-        return path if path.exists() else None
-
-    # -- ingestion ---------------------------------------------------------------------------
+        return self.lifecycle.original_path(doc_id)
 
     def claim(
         self, collection: str, doc_id: str, file_name: str, size: int, sha256: str | None = None
     ) -> DocumentInfo | None:
         """Reserve a document for ingestion, or return the row that already holds it."""
-        existing = self.catalog.begin(collection, doc_id, file_name, size, self.embedder.name, sha256)
-        if existing is None:
-            # A row taken over from a dead writer may have left chunks behind.
-            self.store.delete_document(self.open_collection(collection, create=True), doc_id)
-        return existing
+        return self.lifecycle.claim(collection, doc_id, file_name, size, sha256)
+
+    def purge(self, collection: str, doc_id: str) -> None:
+        """Remove a document's chunks, then its row (safe to repeat after a crash)."""
+        self.lifecycle.purge(collection, doc_id)
+
+    def recover(self) -> int:
+        """Finish what a crashed process left: half-written and half-deleted documents."""
+        return self.lifecycle.recover()
+
+    # -- ingestion ---------------------------------------------------------------------------
 
     def ingest(
         self,
@@ -160,7 +162,7 @@ class Library:
         password: str | None = None,
         keep_both: bool = False,
         progress: Progress | None = None,
-        ocr: str | None = None,
+        ocr: OcrMode | None = None,
     ) -> list[FileResult]:
         """Ingest files and folders (or ``Source``s with display names); one result per file.
 
@@ -173,46 +175,19 @@ class Library:
         else:
             sources = [Source(p, p.name, password) for p in expand_paths(given)]
         ingestor = Ingestor(
-            self, collection or self.settings.collection, keep_both=keep_both, progress=progress, ocr=ocr
+            collection or self.settings.collection,
+            catalog=self.catalog,
+            lifecycle=self.lifecycle,
+            store=self.store,
+            lexical=self.lexical,
+            embedder=self.embedder,
+            pool=self.extraction_pool,
+            settings=self.settings,
+            keep_both=keep_both,
+            progress=progress,
+            ocr=ocr,
         )
         return ingestor.run(sources)
-
-    def keep_original(self, src: Path, doc_id: str) -> None:
-        dest = self.settings.files_dir / f"{doc_id}.pdf"
-        if not dest.exists():
-            copy_atomic(src, dest)
-
-    def _drop_original(self, sha256: str) -> None:
-        if not self.catalog.sha_in_use(sha256):
-            (self.settings.files_dir / f"{sha256}.pdf").unlink(missing_ok=True)
-
-    def purge(self, collection: str, doc_id: str) -> None:
-        """Remove a document's chunks, then its row (safe to repeat after a crash)."""
-        try:
-            # Deleting needs no vectors: not checking the model lets a document go whatever model is
-            # configured now, and spares loading the embedder for it.
-            self.store.delete_document(self.store.get_collection(collection), doc_id)
-        except NotFoundError:
-            pass
-        self.catalog.remove(collection, doc_id)
-        self._drop_original(content_hash(doc_id))
-
-    def recover(self) -> int:
-        """Finish what a crashed process left: half-written and half-deleted documents."""
-        stale = self.catalog.stale()
-        for doc in stale:
-            log.warning("cleaning up %s %s in %r left by an interrupted run", doc.status, doc.file_name, doc.collection)
-            try:
-                collection = self.store.get_collection(doc.collection)  # no model check: see purge
-                self.store.delete_document(collection, doc.doc_id)
-            except NotFoundError:
-                pass
-            except StoreError as e:
-                log.error("cleanup of %s failed: %s", doc.file_name, e)
-                continue
-            self.catalog.remove(doc.collection, doc.doc_id)
-            self._drop_original(doc.sha256)
-        return len(stale)
 
     # -- search ------------------------------------------------------------------------------
 
@@ -224,9 +199,14 @@ class Library:
         """
         return self.searcher.search(query, collection or self.settings.collection, k, mode or self.settings.search_mode)
 
+    def retriever(self, collection: str, mode: str | None = None) -> FallbackRetriever:
+        """What a chat retrieves with, in the app and in ``rag ask`` alike: ``mode`` (RAG_SEARCH_MODE by
+        default), stepping down to a simpler mode, with a note, when this one cannot run."""
+        return FallbackRetriever(self, collection, mode=mode or self.settings.search_mode)
+
     def page_context(self, collection: str, hits: Sequence[Hit], budget: int | None = None) -> list[Hit]:
         """The model's sources for ranked hits: each hit's page read around it, within ``budget`` tokens
-        (RAG_CONTEXT_TOKENS by default; see ``rag.context``)."""
+        (RAG_CONTEXT_TOKENS by default; see ``rag.answer.context``)."""
         col = self.open_collection(collection)
         budget = self.settings.context_tokens if budget is None else budget
         return page_context(hits, lambda ids: self.store.chunks_by_id(col, ids), budget)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import RagError
+from rag.errors import RagError
 
 DEFAULT_MAX_PX = 1400
 MAX_SCALE = 3.0

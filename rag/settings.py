@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Literal, get_args
 
-from .errors import ConfigError
-from .ocr import DEFAULT_LANGS, MODES, split_langs
+from rag.errors import ConfigError
+from rag.retrieve.modes import SEARCH_MODES, SearchMode
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -48,8 +50,28 @@ def _bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
-#: retrieval modes, as rag.search implements them (kept here so reading settings stays light)
-SEARCH_MODES = ("hybrid", "dense", "lexical", "hybrid+rerank")
+#: How pages are OCR'd: "auto" (pages with no or garbled text), "force" (every page), "off". Defined here, not in
+#: ingest/ocr.py, so reading settings imports no part of the pipeline.
+OcrMode = Literal["auto", "off", "force"]
+OCR_MODES: tuple[OcrMode, ...] = get_args(OcrMode)
+DEFAULT_OCR_LANGS = "kor+eng"
+_LANG = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def split_langs(langs: str) -> tuple[str, ...]:
+    """Tesseract's ``eng+kor`` as ``("eng", "kor")``, order kept, duplicates dropped; raises on bad names."""
+    out: list[str] = []
+    for part in langs.replace(",", "+").split("+"):
+        part = part.strip()
+        if not part:
+            continue
+        if not _LANG.match(part):
+            raise ValueError(f"not a Tesseract language name: {part!r}")
+        if part not in out:
+            out.append(part)
+    if not out:
+        raise ValueError("no OCR language given")
+    return tuple(out)
 
 
 def _ollama_host(value: str) -> str:
@@ -86,7 +108,7 @@ class Settings:
     keep_originals: bool
     ollama_host: str
     llm_model: str
-    search_mode: str
+    search_mode: SearchMode
     rrf_k: int
     lexical_weight: float
     doc_weight: float
@@ -98,16 +120,16 @@ class Settings:
     chroma_ssl: bool
     chroma_token: str
     chroma_database: str
-    # OCR of pages without a usable text layer (rag/ocr.py); defaults so older callers keep working.
-    ocr: str = "auto"
-    ocr_langs: str = DEFAULT_LANGS
+    # OCR of pages without a usable text layer (rag/ingest/ocr.py); defaults so older callers keep working.
+    ocr: OcrMode = "auto"
+    ocr_langs: str = DEFAULT_OCR_LANGS
     ocr_page_timeout_s: float = 60.0
     ocr_dpi: int = 300
     tesseract_cmd: str = ""
-    # Cross-encoder reranking (rag/rerank.py): off while no model is named.
+    # Cross-encoder reranking (rag/encoders/rerank.py): off while no model is named.
     rerank_model: str = ""
     rerank_top_n: int = 30
-    # Tokens of page context the model's sources share (rag/context.py; 0: the hits' own chunks, as found).
+    # Tokens of page context the model's sources share (rag/answer/context.py; 0: the hits' own chunks, as found).
     context_tokens: int = 1400
 
     @classmethod
@@ -128,9 +150,9 @@ class Settings:
         if backend not in ("torch", "onnx", "onnx-int8"):
             raise ConfigError(f"RAG_EMBED_BACKEND must be torch, onnx or onnx-int8, got {backend!r}")
         ocr = _env("RAG_OCR", "auto").lower()
-        if ocr not in MODES:
+        if ocr not in OCR_MODES:
             raise ConfigError(f"RAG_OCR must be auto, off or force, got {ocr!r}")
-        ocr_langs = _env("RAG_OCR_LANGS", DEFAULT_LANGS)
+        ocr_langs = _env("RAG_OCR_LANGS", DEFAULT_OCR_LANGS)
         try:
             ocr_langs = "+".join(split_langs(ocr_langs))
         except ValueError as e:

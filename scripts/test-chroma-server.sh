@@ -20,5 +20,5 @@ done
 up || { echo "Chroma server did not start"; cat "$dir/server.log"; exit 1; }
 echo "Chroma server up on 127.0.0.1:$port"
 CHROMA_HOST=127.0.0.1 CHROMA_PORT=$port .venv/bin/python -m pytest "$@" \
-    tests/test_library.py tests/test_search.py tests/test_concurrency.py tests/test_crash.py tests/test_cli.py \
-    tests/test_adversarial.py
+    tests/test_library.py tests/retrieve/test_search.py tests/test_concurrency.py tests/ingest/test_crash.py tests/cli/test_cli.py \
+    tests/ingest/test_adversarial.py

@@ -10,6 +10,7 @@ import pytest
 from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+TESTS = ROOT / "tests"
 SHARED = Path(os.environ.get("RAG_SHARED_DATA", ROOT.parent / "shared" / "data"))
 ADVERSARIAL = SHARED / "pdfs" / "adversarial"
 
@@ -37,30 +38,37 @@ def skip_unless_installed(what: str, reason: str) -> None:
     pytest.skip(reason)
 
 
-# Marked `slow` here, in one place (`scripts/test.sh -m "not slow"` leaves them out; CI runs them): whole
-# modules that kill processes, run sessions at once, drive a browser, ingest the adversarial batch or OCR
-# pages, and single tests that ingest or open big PDFs or wait for time limits.
-SLOW_MODULES = {"test_adversarial", "test_browser", "test_concurrency", "test_crash", "test_ocr", "test_worker"}
+# Marked `slow` here, in one place, as paths under tests/ (`scripts/test.sh -m "not slow"` leaves them out; CI
+# runs them): whole modules that kill processes, run sessions at once, drive a browser, ingest the adversarial
+# batch or OCR pages, and single tests that ingest or open big PDFs or wait for time limits.
+SLOW_MODULES = {
+    "ingest/test_adversarial",
+    "test_browser",
+    "test_concurrency",
+    "ingest/test_crash",
+    "ingest/test_ocr",
+    "ingest/test_worker",
+}
 SLOW_TESTS = {
-    "test_cli.py::test_ingest_ocr_option_overrides_the_setting_for_the_run",
-    "test_documents_page.py::test_a_scan_is_re_read_with_ocr_from_the_page",
-    "test_evaluate.py::test_eval_command_end_to_end",
-    "test_loader.py::test_financebench_evidence_is_on_the_page_index_we_report",
-    "test_loader.py::test_pdfium_engine_reads_the_same_pages_as_pypdf",
-    "test_loader.py::test_sec_filing_with_huge_arrays_opens",
+    "cli/test_cli.py::test_ingest_ocr_option_overrides_the_setting_for_the_run",
+    "ui/test_documents_page.py::test_a_scan_is_re_read_with_ocr_from_the_page",
+    "eval/test_evaluate.py::test_eval_command_end_to_end",
+    "ingest/test_loader.py::test_financebench_evidence_is_on_the_page_index_we_report",
+    "ingest/test_loader.py::test_pdfium_engine_reads_the_same_pages_as_pypdf",
+    "ingest/test_loader.py::test_sec_filing_with_huge_arrays_opens",
 }
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        module = item.path.stem
-        if module in SLOW_MODULES or f"{item.path.name}::{item.originalname}" in SLOW_TESTS:
+        path = item.path.relative_to(TESTS).as_posix()  # e.g. "ingest/test_ocr.py": the same name under tests/
+        if path.removesuffix(".py") in SLOW_MODULES or f"{path}::{item.originalname}" in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
 def embedder():
-    from rag.embedder import SentenceTransformerEmbedder
+    from rag.encoders.embedder import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
 

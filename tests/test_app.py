@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rag.declined import DECLINED_TEXT_KO
-from rag.history import ChatHistory
+from rag.answer.declined import DECLINED_TEXT_KO
+from rag.answer.history import ChatHistory
 from rag.mdsafe import escape_markdown, safe_answer_markdown, safe_stream
-from rag.ui_state import MODE_LABELS, best_span, citing_text, passage_markdown, sentence_spans, table_file_name
 from tests.app_support import ATTENTION, app_environment, new_app, page_text, plain
 from tests.conftest import shared_path
 from tests.fake_ollama import FakeOllama, dead_host
+from ui.state.highlight import best_span, citing_text, passage_markdown, sentence_spans
+from ui.state.notices import MODE_LABELS, table_file_name
 
 PDF_NAME = ATTENTION[-1]
 TABLE_NAME = table_file_name(PDF_NAME)  # as the sources table shows it: shortened in the middle

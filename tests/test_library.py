@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from rag.embedder import Embedder
+from rag.encoders.embedder import Embedder
 from rag.errors import ModelMismatchError, NotFoundError
 from rag.library import Library
 from tests.conftest import ROOT, shared_path
@@ -202,9 +202,9 @@ def test_not_a_pdf_and_empty_files_fail_with_reasons(library, tmp_path):
 
 def test_a_store_write_failing_mid_document_leaves_nothing_behind(library, monkeypatch):
     """Store writes overlap the next batch's embedding; a failed one still rolls the document back."""
-    from rag import ingest
     from rag.errors import StoreError
-    from rag.store import VectorStore
+    from rag.index.store import VectorStore
+    from rag.ingest import pipeline as ingest
 
     class FailingStore(VectorStore):
         """The real store, except that its third write fails (the disk filled up, say)."""
@@ -232,7 +232,7 @@ def test_a_store_write_failing_mid_document_leaves_nothing_behind(library, monke
 
 def test_an_aborted_batch_leaves_no_file_claimed(library, monkeypatch):
     """Ctrl-C (or a stopped app) mid-batch: the files not reached are not left 'being ingested'."""
-    from rag.store import VectorStore
+    from rag.index.store import VectorStore
 
     class Interrupted(BaseException):
         pass
@@ -254,7 +254,7 @@ def test_an_aborted_batch_leaves_no_file_claimed(library, monkeypatch):
 def test_a_catalogue_from_before_the_ocr_columns_opens_and_keeps_its_rows(tmp_path):
     import sqlite3
 
-    from rag.catalog import Catalog
+    from rag.index.catalog import Catalog
 
     path = tmp_path / "catalog.sqlite3"
     old = sqlite3.connect(path)

@@ -68,7 +68,7 @@ def test_every_setting_the_library_reads_is_documented_in_the_readme():
     import re
 
     root = Path(__file__).resolve().parents[1]
-    source = "\n".join(p.read_text(encoding="utf-8") for p in (root / "rag").glob("*.py"))
+    source = "\n".join(p.read_text(encoding="utf-8") for p in (root / "rag").rglob("*.py"))
     names = set(re.findall(r'"((?:RAG|CHROMA|OLLAMA)_[A-Z_]+)"', source))
     assert {"RAG_RERANK_MODEL", "RAG_MIN_SCORE", "OLLAMA_HOST"} <= names  # the scan finds what it should
     readme = (root / "README.md").read_text(encoding="utf-8")
@@ -96,8 +96,8 @@ def test_the_library_never_imports_streamlit():
 
     code = (
         "import importlib, pkgutil, sys, rag\n"
-        "for m in pkgutil.iter_modules(rag.__path__):\n"
-        "    importlib.import_module(f'rag.{m.name}')\n"
+        "for m in pkgutil.walk_packages(rag.__path__, 'rag.'):\n"  # every module, in every subpackage
+        "    importlib.import_module(m.name)\n"
         "print(sorted(n for n in sys.modules if n.split('.')[0] == 'streamlit'))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

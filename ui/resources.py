@@ -7,14 +7,14 @@ import threading
 
 import streamlit as st
 
-from rag.chat import ChatConfig
-from rag.embedder import Embedder, load_embedder
+from rag.answer.chat import ChatConfig
+from rag.answer.history import ChatHistory
+from rag.answer.llm import OllamaLLM
+from rag.encoders.embedder import Embedder, load_embedder
 from rag.errors import LLMError
-from rag.history import ChatHistory
 from rag.library import Library
-from rag.llm import OllamaLLM
 from rag.settings import Settings
-from rag.uploads import clean_stale_uploads
+from ui.state.uploads import clean_stale_uploads
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,315 @@
+"""Does each cited source hold what its sentence claims? Numbers, dates and key terms checked, no model.
+
+A small model cites confidently and wrongly (a digit off, a figure cited to the wrong source). Every cited
+sentence is checked against the text of each source it cites: its numbers (written any way: "5,794" is
+"5794", "21.6 percent" is "21.6%", "$5.8 billion" rounds "5,794" million) must appear there, and enough of
+its content words. Numbers the answer states that no source holds at all are listed too.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from rag.answer.citations import marker_spans
+from rag.answer.terms import key_terms
+
+# -- figures: numbers and dates as written, normalised for comparison ----------------------------------
+
+_SCALES = {
+    "thousand": 10**3,
+    "thousands": 10**3,
+    "k": 10**3,
+    "million": 10**6,
+    "millions": 10**6,
+    "mn": 10**6,
+    "m": 10**6,
+    "billion": 10**9,
+    "billions": 10**9,
+    "bn": 10**9,
+    "b": 10**9,
+    "trillion": 10**12,
+    "만": 10**4,
+    "억": 10**8,
+    "조": 10**12,
+}
+_PERCENT = {"%", "percent", "per cent", "pct", "퍼센트", "프로"}
+_UNIT = "|".join(sorted((re.escape(u) for u in [*_SCALES, *_PERCENT]), key=len, reverse=True))
+# Not glued to a Latin word or another number ("X200", "v1.2", "FY2022" are names, not figures); Hangul may
+# follow ("2021년", "1,234억원"). A table's negative "(123)" is read as 123: signs are not compared.
+_NUMBER = re.compile(
+    rf"(?<![A-Za-z0-9_.,])(?:[$€£₩¥]\s?)?(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+    rf"(?:\s*(?P<unit>{_UNIT}))?(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+_MONTHS = {
+    name: i
+    for i, names in enumerate(
+        (
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+_MONTH = "(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_DATES = (
+    re.compile(r"(?<!\d)(?P<year>\d{4})-(?P<m>\d{1,2})-(?P<day>\d{1,2})(?!\d)"),
+    re.compile(r"(?<!\d)(?P<m>\d{1,2})/(?P<day>\d{1,2})/(?P<year>\d{4})(?!\d)"),
+    re.compile(rf"\b{_MONTH}\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<year>\d{{4}})(?!\d)", re.IGNORECASE),
+    re.compile(rf"(?<!\d)(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+{_MONTH}\s+(?P<year>\d{{4}})(?!\d)", re.IGNORECASE),
+    re.compile(r"(?<!\d)(?P<year>\d{4})\s*년\s*(?P<m>\d{1,2})\s*월(?:\s*(?P<day>\d{1,2})\s*일)?"),
+    re.compile(rf"\b{_MONTH}\s+(?P<year>\d{{4}})(?!\d)", re.IGNORECASE),
+)
+# A list item's number and a heading's hashes are layout, not figures.
+_LIST_NUMBER = re.compile(r"^\s*(?:#+\s*)?(?:\d{1,2}[.)]|[-*•])\s+")
+_SPACE_BEFORE_STOP = re.compile(r"\s+([.,;:!?。！？])")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A number or date as the text writes it, and the normalised forms it is compared by."""
+
+    text: str
+    key: str  # "5794", "21.6", "date:2021-03-31", "date:2021-03"
+    value: Decimal | None = None  # unsigned, without its scale word (None for dates)
+    scale: int = 1
+    decimals: int = 0
+
+    @property
+    def is_date(self) -> bool:
+        return self.value is None
+
+
+def _decimal_key(value: Decimal) -> str:
+    """A Decimal's canonical text: "5.80" and "5.8" alike, never exponent notation."""
+    text = format(value.normalize(), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _dates(text: str) -> tuple[list[Figure], str]:
+    """The dates in ``text``, and the text with them blanked out (so their parts are not read as numbers)."""
+    found: list[Figure] = []
+    chars = list(text)
+    for pattern in _DATES:
+        for m in pattern.finditer("".join(chars)):
+            groups = m.groupdict()
+            month = _MONTHS[groups["month"].lower()] if groups.get("month") else int(groups["m"])
+            if not 1 <= month <= 12:
+                continue
+            key = f"date:{int(groups['year']):04d}-{month:02d}"
+            if groups.get("day"):
+                key += f"-{int(groups['day']):02d}"
+            found.append(Figure(m.group(0), key))
+            chars[m.start() : m.end()] = " " * (m.end() - m.start())
+    return found, "".join(chars)
+
+
+def figures(text: str) -> list[Figure]:
+    """Every date and number in ``text``, in no particular order (citation markers are the caller's)."""
+    text = unicodedata.normalize("NFKC", text)
+    found, rest = _dates(text)
+    for m in _NUMBER.finditer(rest):
+        digits = m.group("num").replace(",", "")
+        try:
+            value = Decimal(digits)
+        except InvalidOperation:  # pragma: no cover - the pattern only admits digits
+            continue
+        unit = (m.group("unit") or "").lower()
+        scale = _SCALES.get(unit, 1)
+        decimals = len(digits.split(".", 1)[1]) if "." in digits else 0
+        found.append(Figure(m.group(0).strip(), _decimal_key(value), value, scale, decimals))
+    return found
+
+
+def _source_keys(found: Sequence[Figure]) -> set[str]:
+    """Keys a source offers: its figures, and a date's month and year on their own."""
+    keys = set()
+    for f in found:
+        keys.add(f.key)
+        if f.is_date:
+            parts = f.key[5:].split("-")
+            keys.add(f"date:{parts[0]}-{parts[1]}")
+            keys.add(str(int(parts[0])))
+    return keys
+
+
+def _rounds_to(claimed: Figure, source: Figure) -> bool:
+    """``claimed`` is ``source`` rounded, with a scale word the source's table may leave unsaid:
+    "$5.8 billion" from "5,794" (in millions), "21.6%" from "21.58"."""
+    if claimed.value is None or source.value is None:
+        return False
+    if claimed.scale == 1 and source.scale == 1:
+        scales = (1,)
+    else:  # a figure without a scale word may be in thousands or millions (a filing's table)
+        scales = (source.scale,) if source.scale != 1 else (1, 10**3, 10**6, 10**9)
+    quantum = Decimal(10) ** -claimed.decimals * claimed.scale
+    target = claimed.value * claimed.scale
+    for k in scales:
+        amount = source.value * k
+        try:
+            rounded = (amount / quantum).quantize(Decimal(1), "ROUND_HALF_UP") * quantum
+        except InvalidOperation:  # beyond Decimal's precision (an OCR'd run of digits): no rounding of it
+            continue
+        if amount != target and rounded == target:
+            return True
+    return False
+
+
+def found_in(claimed: Figure, keys: set[str], source_figures: Sequence[Figure]) -> bool:
+    """The source holds the figure: the same normalised form, or (amounts) a rounding of one of its own."""
+    if claimed.key in keys:
+        return True
+    if claimed.is_date:
+        return False
+    return any(_rounds_to(claimed, f) for f in source_figures if not f.is_date)
+
+
+# -- claims: the answer's sentences with their citation markers -----------------------------------------
+
+_SENTENCE_END = re.compile(r"(?:[.!?]+|[。！？]+)(?:\s*\[[^\]\n]{1,40}\])*(?=\s|$)|[。！？]+(?:\s*\[[^\]\n]{1,40}\])*")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One sentence of an answer, its markers removed, and the source numbers it cites."""
+
+    text: str
+    sources: tuple[int, ...]
+
+
+def split_claims(answer: str) -> list[Claim]:
+    """The answer's sentences (line by line), each with its markers; a marker after the full stop
+    ("… two years. [1]") belongs to the sentence before it."""
+    claims = []
+    for line in answer.splitlines():
+        line = _LIST_NUMBER.sub("", line)
+        start = 0
+        pieces = []
+        for m in _SENTENCE_END.finditer(line):
+            pieces.append(line[start : m.end()])
+            start = m.end()
+        pieces.append(line[start:])
+        for piece in pieces:
+            markers = marker_spans(piece)
+            cited = tuple(dict.fromkeys(n for _, _, numbers in markers for n in numbers))
+            text = piece
+            for begin, end, _ in reversed(markers):
+                text = text[:begin] + text[end:]
+            text = _SPACE_BEFORE_STOP.sub(r"\1", " ".join(text.split()))
+            if text or cited:
+                claims.append(Claim(text, cited))
+    return claims
+
+
+# -- the report --------------------------------------------------------------------------------------
+
+# A claim shares at least this share of its content words with a source that supports it. Answers
+# paraphrase, so not all; a figure in the wrong source's sentence shares few.
+MIN_TERM_SHARE = 0.4
+# ... or at least this many, for long sentences that add connecting words the source lacks.
+MIN_SHARED_TERMS = 4
+
+
+@dataclass(frozen=True)
+class CitationCheck:
+    """One citation: does source ``source`` hold what ``sentence`` says?"""
+
+    sentence: str
+    source: int
+    supported: bool
+    missing_numbers: tuple[str, ...] = ()  # the sentence's figures this source lacks, as written
+    term_share: float = 1.0  # share of the sentence's content words found in the source
+
+
+@dataclass(frozen=True)
+class SupportReport:
+    """Every citation checked, and the figures the answer states that no source holds."""
+
+    checks: tuple[CitationCheck, ...]
+    unsupported_numbers: tuple[str, ...]
+    support_rate: float | None  # supported checks / checks; None when nothing was cited
+
+    def source_marks(self) -> dict[int, str]:
+        """Per cited source: "supported" (every sentence citing it checks out), "not_found" (none does)
+        or "partly"."""
+        by_source: dict[int, list[bool]] = {}
+        for check in self.checks:
+            by_source.setdefault(check.source, []).append(check.supported)
+        return {
+            n: "supported" if all(results) else "not_found" if not any(results) else "partly"
+            for n, results in by_source.items()
+        }
+
+    def missing_for(self, source: int) -> tuple[str, ...]:
+        """Figures cited to ``source`` that it does not hold."""
+        missing = [m for c in self.checks if c.source == source and not c.supported for m in c.missing_numbers]
+        return tuple(dict.fromkeys(missing))
+
+
+@dataclass(frozen=True)
+class _SourceFacts:
+    figures: tuple[Figure, ...]
+    keys: frozenset[str]
+    terms: frozenset[str]
+
+
+def _facts(text: str) -> _SourceFacts:
+    found = figures(text)
+    return _SourceFacts(tuple(found), frozenset(_source_keys(found)), frozenset(_content(key_terms(text))))
+
+
+def _content(terms: set[str]) -> set[str]:
+    return {t for t in terms if not t.isdigit()}
+
+
+def _unique_texts(found: Sequence[Figure]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(f.text for f in found))
+
+
+def check_support(answer: str, sources: Mapping[int, str]) -> SupportReport:
+    """Check every citation of ``answer`` against ``sources`` (number -> the text the model was given).
+
+    A citation is supported when its sentence's figures all appear in that source and enough content
+    words do. A sentence citing several sources may draw a figure from each: then every figure must be
+    in one of them, and each cited source must hold at least one figure or enough words.
+    """
+    facts = {n: _facts(text) for n, text in sources.items()}
+    everything = _facts("\n\n".join(sources.values()))
+    checks: list[CitationCheck] = []
+    unsupported: list[Figure] = []
+    for claim in split_claims(answer):
+        claimed = figures(claim.text)
+        unsupported += [f for f in claimed if not found_in(f, set(everything.keys), everything.figures)]
+        cited = [n for n in claim.sources if n in facts]
+        if not cited:
+            continue
+        terms = _content(key_terms(claim.text))
+        held = {n: [f for f in claimed if found_in(f, set(facts[n].keys), facts[n].figures)] for n in cited}
+        for n in cited:
+            shared = len(terms & facts[n].terms)
+            share = shared / len(terms) if terms else 1.0
+            words_ok = share >= MIN_TERM_SHARE or shared >= MIN_SHARED_TERMS
+            missing = [f for f in claimed if f not in held[n]]
+            if len(cited) == 1:
+                supported = not missing and words_ok
+            else:
+                every_figure_somewhere = all(any(f in held[m] for m in cited) for f in claimed)
+                supported = every_figure_somewhere and words_ok and (bool(held[n]) or not claimed)
+            checks.append(CitationCheck(claim.text, n, supported, _unique_texts(missing), round(share, 3)))
+    rate = sum(c.supported for c in checks) / len(checks) if checks else None
+    return SupportReport(tuple(checks), _unique_texts(unsupported), rate)

@@ -1,0 +1,1 @@
+"""The command line: ``python -m rag ingest|list|delete|search|ask|eval``."""

@@ -1,0 +1,1 @@
+"""Models that turn text into numbers: embedders (local or Ollama) and the optional cross-encoder."""

@@ -1,0 +1,1 @@
+"""Evaluation: QA sets, retrieval metrics, and the answer benchmark."""

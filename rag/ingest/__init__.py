@@ -1,0 +1,1 @@
+"""Ingestion: PDF pages read in bounded worker processes (text, tables, OCR), checked, chunked and written."""

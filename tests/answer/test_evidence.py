@@ -1,0 +1,95 @@
+"""The not-found gate's lexical evidence: names and years of a question looked for in passages."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.declined import NOT_FOUND_TEXT, not_found_text
+from rag.answer.evidence import find_evidence, question_names, question_years
+
+
+@pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("What is the FY2019 fixed asset turnover ratio for Activision Blizzard?", ["Activision Blizzard"]),
+        # a sentence's first word is a name only when it could not be a plain word
+        ("Fixed asset turnover is defined as revenue / average PP&E. Round to two decimals.", ["PP&E"]),
+        ("How did JnJ's US sales growth compare?", ["JnJ's", "US"]),  # the possessive ends the name
+        ("Boeing's backlog in 2022?", ["Boeing's"]),
+        ("Is 3M a capital-intensive business?", ["3M"]),
+        ("What did Johnson & Johnson report in August?", ["Johnson & Johnson"]),  # months are no names
+        ("What is label smoothing?", []),
+        ("2024년 고용노동부의 청년 일자리 예산은?", []),
+    ],
+)
+def test_question_names(question: str, names: list[str]) -> None:
+    assert question_names(question) == names
+
+
+def test_question_years_count_fiscal_years_once() -> None:
+    assert question_years("Compare FY2019 with FY2018 and 2019.") == ["2019", "2018"]
+    assert question_years("2020년부터 2024년까지") == ["2020", "2024"]
+    assert question_years("Section 10-K item 1234") == []
+
+
+def test_a_company_named_in_the_passages_is_evidence_and_one_named_nowhere_is_not() -> None:
+    passages = ["Lockheed Martin's net sales were $65,984 million in 2022.", "The F-35 program ..."]
+    ev = find_evidence("What were Boeing's net sales in 2022?", passages, ["LMT_2022_10K.pdf"])
+    assert ev.names_missing == ("Boeing",) and ev.lacking
+    assert "Boeing" in ev.reason()
+    ev = find_evidence("What were Lockheed Martin's net sales in 2022?", passages, ["LMT_2022_10K.pdf"])
+    assert ev.names_found == ("Lockheed Martin",) and not ev.lacking
+
+
+def test_a_file_name_or_an_acronym_of_capitalised_words_is_evidence() -> None:
+    # "ActivisionBlizzard" only in the file name; "JnJ" as the initials of "Johnson & Johnson"
+    ev = find_evidence(
+        "Activision Blizzard capex in 2019?", ["Capital expenditures 2019: 116"], ["ACTIVISIONBLIZZARD_2019_10K.pdf"]
+    )
+    assert not ev.lacking
+    ev = find_evidence("Did JnJ's sales grow in 2022?", ["Johnson & Johnson sales grew 1.3% in 2022"])
+    assert ev.names_found == ("JnJ",) and not ev.lacking
+    # initials of lower-case words do not make an acronym: "just joking" is not JnJ
+    assert find_evidence("Did JnJ's sales grow?", ["we were just joking about sales"]).lacking
+
+
+def test_an_all_capital_name_counts_when_found_but_not_when_missing() -> None:
+    # CAGR is often spelled out or absent from a filing that answers; it must not refuse by itself
+    ev = find_evidence("What is Lockheed Martin's revenue CAGR?", ["Lockheed Martin net sales 2020 2022"])
+    assert ev.capitals_missing == ("CAGR",) and ev.names_missing == () and not ev.lacking
+
+
+def test_most_names_must_be_missing() -> None:
+    passages = ["Kenvue, formerly part of JnJ, was separated in August 2023."]
+    ev = find_evidence("What did JnJ realise from the separation of Kenvue (formerly Consumer Health)?", passages)
+    assert ev.names_missing == ("Consumer Health",) and not ev.lacking  # 1 of 3
+    assert find_evidence("What did Pfizer realise from Consumer Health?", passages).lacking  # 2 of 2
+
+
+def test_years_no_passage_mentions() -> None:
+    assert find_evidence("Net sales in 2031?", ["Net sales were 5 in 2022 and 4 in 2021."]).unshown == ("2031",)
+    assert not find_evidence("Net sales in 2021 and 2031?", ["Net sales were 4 in 2021."]).lacking
+
+
+def test_korean_questions_are_judged_by_the_share_of_their_terms_found() -> None:
+    q = "청년일자리도약장려금은 어떤 기업을 대상으로 지원하는가요?"
+    answering = ["청년일자리도약장려금은 5인 이상 우선지원대상기업을 대상으로 지원합니다."]
+    ev = find_evidence(q, answering)
+    assert ev.coverage is not None and ev.coverage > 0.5 and not ev.lacking
+    ev = find_evidence(q, ["LaTeX 문서의 글꼴을 바꾸는 방법은 다음과 같습니다."])
+    assert ev.coverage is not None and ev.coverage < 0.3 and ev.lacking
+    assert find_evidence("What is label smoothing?", ["label smoothing"]).coverage is None  # English: names
+
+
+def test_the_not_found_wording_names_what_is_missing_in_the_question_language() -> None:
+    ev = find_evidence("What were Boeing's net sales in 2022?", ["Lockheed Martin net sales 2022"])
+    assert not_found_text("What were Boeing's net sales in 2022?", ev) == (
+        "Not found in your documents: none of the passages found mentions “Boeing”."
+    )
+    ev = find_evidence("2031년 예산은?", ["2024년 예산은 657,680백만원"])
+    assert (
+        not_found_text("2031년 예산은?", ev)
+        == "문서에서 답을 찾지 못했습니다. 찾은 구절 어디에도 2031에 대한 내용이 없습니다."
+    )
+    assert not_found_text("What is X?") == NOT_FOUND_TEXT
+    assert not_found_text("예산은?") == "문서에서 답을 찾지 못했습니다."

@@ -1,0 +1,177 @@
+"""Citation checking: figures normalised, answers split into cited claims, each citation checked against its
+source, and numbers that no source holds; hand-made cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.support import CitationCheck, check_support, figures, split_claims
+from rag.answer.terms import key_terms
+
+FILING = (
+    "Consolidated statements of operations (in millions). Net sales: 2019 5,794; 2018 4,765. "
+    "Net sales increased 21.6% in fiscal 2019, driven by services. Operating loss was (123). "
+    "The fiscal year ended March 31, 2019."
+)
+WARRANTY = "The X200 printer warranty lasts two years from the date of purchase."
+
+
+def keys(text: str) -> list[str]:
+    return sorted(f.key for f in figures(text))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("5,794", "5794"),
+        ("21.6%", "21.6 percent"),
+        ("21.6 per cent", "21.60%"),
+        ("$5.8 billion", "5.8bn"),
+        ("(123)", "123"),  # a table's negative: signs are not compared
+        ("March 31, 2019", "2019-03-31"),
+        ("31 March 2019", "3/31/2019"),
+        ("2019년 3월 31일", "March 31st, 2019"),
+        ("1,234억원", "1234억"),
+    ],
+)
+def test_one_figure_written_two_ways_has_one_key(a: str, b: str) -> None:
+    assert keys(a) == keys(b) and keys(a)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("X200, FY2022 and the 3rd model", []),  # names and ordinals are not figures
+        ("A 10-K filing", ["10"]),
+        ("In 2019, 21.6%", ["2019", "21.6"]),
+        ("March 2019", ["date:2019-03"]),
+        ("5,794 and 5,749", ["5749", "5794"]),  # a wrong digit is another number
+    ],
+)
+def test_figures_found(text: str, expected: list[str]) -> None:
+    assert keys(text) == expected
+
+
+def test_claims_keep_their_markers_and_lose_layout() -> None:
+    answer = "Net sales were 5,794 [1]. Costs rose. [2] Both say so [1][3]\n1. Listed item [2]\n## 2. Heading"
+    assert [(c.text, c.sources) for c in split_claims(answer)] == [
+        ("Net sales were 5,794.", (1,)),
+        ("Costs rose.", (2,)),  # a marker after the full stop belongs to the sentence before it
+        ("Both say so", (1, 3)),
+        ("Listed item", (2,)),  # "1." is a list number, not a figure of the claim
+        ("Heading", ()),
+    ]
+
+
+def test_korean_claims_split_on_their_full_stops() -> None:
+    claims = split_claims("매출액은 1,234억원입니다 [1]. 영업이익은 56억원입니다 [2].")
+    assert [(c.text, c.sources) for c in claims] == [
+        ("매출액은 1,234억원입니다.", (1,)),
+        ("영업이익은 56억원입니다.", (2,)),
+    ]
+
+
+def test_a_correct_citation_is_supported_whatever_the_number_format() -> None:
+    report = check_support("Net sales increased 21.6 percent in fiscal 2019 [1].", {1: FILING, 2: WARRANTY})
+    assert report.checks == (CitationCheck("Net sales increased 21.6 percent in fiscal 2019.", 1, True, (), 1.0),)
+    assert report.unsupported_numbers == () and report.support_rate == 1.0
+    assert report.source_marks() == {1: "supported"}
+
+
+def test_a_rounded_amount_with_a_scale_word_matches_the_table() -> None:
+    # "(in millions) 5,794" rounds to $5.8 billion; it does not round to $5.9 billion.
+    assert check_support("Net sales were $5.8 billion in 2019 [1].", {1: FILING}).checks[0].supported
+    wrong = check_support("Net sales were $5.9 billion in 2019 [1].", {1: FILING})
+    assert not wrong.checks[0].supported and wrong.checks[0].missing_numbers == ("$5.9 billion",)
+
+
+def test_a_wrong_digit_is_not_in_the_source() -> None:
+    # Issue 13: "5,749" for the source's "5,794".
+    report = check_support("Net sales were 5,749 million in 2019 [1].", {1: FILING})
+    [check] = report.checks
+    assert not check.supported and check.missing_numbers == ("5,749 million",)
+    assert report.unsupported_numbers == ("5,749 million",)
+    assert report.source_marks() == {1: "not_found"} and report.missing_for(1) == ("5,749 million",)
+
+
+def test_a_figure_cited_to_the_wrong_source() -> None:
+    # Issue 13: a true figure, cited to a source that does not hold it.
+    report = check_support("Net sales increased 21.6% in 2019 [2].", {1: FILING, 2: WARRANTY})
+    [check] = report.checks
+    assert check.source == 2 and not check.supported
+    assert check.missing_numbers == ("21.6%", "2019")
+    assert report.unsupported_numbers == ()  # the figures exist, in source 1
+
+
+def test_words_must_match_when_there_are_no_numbers() -> None:
+    sources = {1: FILING, 2: WARRANTY}
+    ok = check_support("The X200 warranty lasts two years from purchase [2].", sources)
+    off = check_support("The X200 warranty lasts two years from purchase [1].", sources)
+    assert ok.checks[0].supported and ok.checks[0].term_share >= 0.8
+    assert not off.checks[0].supported and off.checks[0].missing_numbers == () and off.checks[0].term_share < 0.4
+
+
+def test_a_sentence_citing_two_sources_may_take_a_figure_from_each() -> None:
+    sources = {1: "Net sales were 5,794 in 2019.", 2: "Net sales were 4,765 in 2018."}
+    report = check_support("Net sales rose from 4,765 in 2018 to 5,794 in 2019 [1][2].", sources)
+    assert [c.supported for c in report.checks] == [True, True]
+    assert report.checks[0].missing_numbers == ("4,765", "2018")  # what source 1 alone lacks, for the record
+    bad = check_support("Net sales rose from 4,765 to 6,000 [1][2].", sources)
+    assert [c.supported for c in bad.checks] == [False, False] and bad.unsupported_numbers == ("6,000",)
+
+
+def test_mixed_results_per_source_and_the_rate() -> None:
+    answer = "Net sales were 5,794 in 2019 [1]. Operating loss was 321 [1]. The warranty lasts two years [2]."
+    report = check_support(answer, {1: FILING, 2: WARRANTY})
+    assert [c.supported for c in report.checks] == [True, False, True]
+    assert report.source_marks() == {1: "partly", 2: "supported"}
+    assert report.support_rate == pytest.approx(2 / 3)
+    assert report.unsupported_numbers == ("321",)
+
+
+def test_markers_list_numbers_and_uncited_numbers() -> None:
+    answer = "Figures:\n1. Net sales were 5,794 [1].\n2. Staff: 999 people.\n3. Losses were (123) [1]."
+    report = check_support(answer, {1: FILING})
+    # "[1]", "1." "2." "3." are layout; 999 is stated without a citation and is in no source.
+    assert report.unsupported_numbers == ("999",)
+    assert [c.supported for c in report.checks] == [True, True]
+
+
+def test_dates_are_compared_as_dates() -> None:
+    sources = {1: FILING}
+    assert check_support("The fiscal year ended on 2019-03-31 [1].", sources).checks[0].supported
+    assert check_support("The fiscal year ended in March 2019 [1].", sources).checks[0].supported
+    wrong = check_support("The fiscal year ended March 30, 2019 [1].", sources)
+    assert not wrong.checks[0].supported and wrong.checks[0].missing_numbers == ("March 30, 2019",)
+
+
+def test_korean_claims_are_checked_on_stems_and_figures() -> None:
+    sources = {1: "2021년 매출액은 1,234억원이며 영업이익은 56억원이다.", 2: "회사는 서울에 본사를 두고 있다."}
+    answer = (
+        "2021년 매출액은 1,234억 원입니다 [1]. 영업이익은 65억 원입니다 [1]. "
+        "본사는 서울에 있습니다 [2]. 매출액은 1,234억 원입니다 [2]."
+    )
+    report = check_support(answer, sources)
+    assert [(c.source, c.supported) for c in report.checks] == [(1, True), (1, False), (2, True), (2, False)]
+    assert report.checks[1].missing_numbers == ("65억",)
+    assert report.unsupported_numbers == ("65억",)
+
+
+def test_no_citations_no_checks() -> None:
+    report = check_support("The warranty lasts two years.", {1: WARRANTY})
+    assert report.checks == () and report.support_rate is None and report.source_marks() == {}
+
+
+def test_citations_of_sources_not_given_are_not_checked() -> None:
+    assert check_support("Two years [7].", {1: WARRANTY}).checks == ()
+
+
+def test_key_terms_drop_particles_stopwords_and_units() -> None:
+    assert key_terms("The net sales were $5 million") == {"net", "sale", "5"}
+    assert key_terms("매출액은") == key_terms("매출액이") == key_terms("매출액") == {"매출", "출액"}
+    assert {"영업", "이익"} <= key_terms("영업이익이 증가했습니다")
+
+
+def test_a_run_of_digits_beyond_decimal_precision_is_no_match_and_no_crash() -> None:
+    report = check_support("Net sales were $5.8 billion [1].", {1: "Serial 1" + "0" * 40 + "5 of net sales."})
+    assert not report.checks[0].supported and report.unsupported_numbers == ("$5.8 billion",)

@@ -1,0 +1,1 @@
+"""Streamlit views: what each page draws (the pages and app.py only call these)."""
