@@ -19,7 +19,7 @@ def chat_page() -> None:
     if about := state.pop(common.ASK_ABOUT_KEY, None):  # sent here after an upload: a new chat about those files
         chats.open_chat(history, collection, None)
 
-    ollama = common.ollama_status(settings.ollama_host)
+    ollama = common.ollama_status(settings.ollama.host)
     with st.sidebar:
         llm = chat.model_picker(settings, config, ollama)
         config, mode = chat.retrieval_settings(settings, config)

@@ -83,7 +83,7 @@ def main() -> None:
         lib = Library(settings, embedder=embedder)
         [kept] = lib.ingest([KEPT])
         lib.close()
-        env = {**os.environ, "RAG_DATA_DIR": str(settings.data_dir), "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "RAG_DATA_DIR": str(settings.storage.data_dir), "PYTHONPATH": str(ROOT)}
         code = "import sys; from rag.cli.main import main; sys.exit(main(['ingest', '-q', sys.argv[1]]))"
         survived, lost, problems_seen, finished_early = 0, 0, [], 0
         print(f"big PDF: {pages} pages; kept document: {kept.file_name} ({kept.chunks} chunks)")
@@ -105,9 +105,9 @@ def main() -> None:
                 child.wait()
                 outcome = "killed"
             lib = Library(settings, embedder=embedder)
-            problems = check(lib, settings.collection, kept.doc_id, kept.chunks)
+            problems = check(lib, settings.storage.collection, kept.doc_id, kept.chunks)
             if outcome != "killed":
-                lib.delete_document(settings.collection, big.name)
+                lib.delete_document(settings.storage.collection, big.name)
             lib.close()
             survived += not problems
             lost += any("kept document" in p for p in problems)
@@ -116,7 +116,7 @@ def main() -> None:
         lib = Library(settings, embedder=embedder)
         started = time.perf_counter()
         [final] = lib.ingest([big])
-        problems = check(lib, settings.collection, kept.doc_id, kept.chunks)
+        problems = check(lib, settings.storage.collection, kept.doc_id, kept.chunks)
         lib.close()
     print(
         f"final ingest: {final.status}, {final.pages} pages, {final.chunks} chunks,"

@@ -75,10 +75,10 @@ def run(settings, paths: list[Path]) -> dict:
 
     # The same text the pipeline embedded: each chunk under its document's title.
     texts = [
-        indexed_text(c, settings.title_header)
+        indexed_text(c, settings.ingest.title_header)
         for r in results
         if r.status in ("ingested", "replaced")
-        for c in lib.document_chunks(settings.collection, r.doc_id)
+        for c in lib.document_chunks(settings.storage.collection, r.doc_id)
     ]
     started = time.perf_counter()
     embedder.embed_documents(texts)
@@ -119,7 +119,8 @@ def main() -> None:
             settings = base.with_(data_dir=Path(tmp) / backend, embed_backend=backend, keep_originals=False)
             figures[backend] = run(settings, paths)
 
-    print(f"inputs: {', '.join(str(p) for p in paths)}; PDF engine {base.pdf_engine}, {base.workers} workers")
+    ingest = base.ingest
+    print(f"inputs: {', '.join(str(p) for p in paths)}; PDF engine {ingest.pdf_engine}, {ingest.workers} workers")
     print("peak RSS: sampled every 0.2 s during each ingest; 'worker' is the largest extraction process")
     header = f"{'backend':<10} {'files':>5} {'pages':>6} {'chunks':>7} {'wall s':>7} {'pages/s':>8} {'chunks/s':>9}"
     print(header + f" {'encode-only s':>13} {'encode chunks/s':>15} {'ratio':>6} {'RSS MB':>7} {'worker MB':>9}")

@@ -83,9 +83,10 @@ def cases(lib, collection: str, questions, others: Sequence[str], *, set_out: bo
 
 
 def gated(case: Case, gate: dict) -> bool:
-    from rag.answer.chat import ChatConfig, ChatSession
+    from rag.answer.chat import ChatSession
+    from rag.settings import AnswerSettings
 
-    config = ChatConfig(top_k=6, rewrite_followups=False, **gate)
+    config = AnswerSettings(top_k=6, rewrite_followups=False, **gate)
     session = ChatSession(lambda query, k: list(case.hits), None, config, openings=lambda hits: list(case.openings))
     return session.answer(case.question).mode == "not_found"
 

@@ -140,10 +140,12 @@ def main() -> None:
     base = Settings.from_env().with_(ocr="auto")
     if args.dpi:
         base = base.with_(ocr_dpi=args.dpi)
-    engine = detect_engine(base.ocr_langs, base.tesseract_cmd)
+    engine = detect_engine(base.ingest.ocr_langs, base.ingest.tesseract_cmd)
     if not engine.available:
         raise SystemExit(f"OCR engine not available: {engine.reason}")
-    print(f"Tesseract {engine.version}, languages {engine.lang}, render {base.ocr_dpi} dpi, scans made at 200 dpi")
+    print(
+        f"Tesseract {engine.version}, languages {engine.lang}, render {base.ingest.ocr_dpi} dpi, scans made at 200 dpi"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -40,19 +40,23 @@ class Library:
 
     def __init__(self, settings: Settings, *, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
         self._embedder = embedder
         self._pool: ExtractionPool | None = None
         self._lock = threading.Lock()
         self._reranker: Reranker | None = None
         self._reranker_error: ConfigError | None = None
-        self.catalog = Catalog(settings.catalog_path)
+        self.catalog = Catalog(settings.storage.catalog_path)
         self.store = VectorStore.from_settings(settings)
         self.lexical = LexicalIndexes(
-            settings.lexical_dir, self.catalog, self.store, self._get_embedder, title_header=settings.title_header
+            settings.storage.lexical_dir,
+            self.catalog,
+            self.store,
+            self._get_embedder,
+            title_header=settings.ingest.title_header,
         )
         self.lifecycle = DocumentLifecycle(
-            self.catalog, self.store, self.lexical, settings.files_dir, self._get_embedder
+            self.catalog, self.store, self.lexical, settings.storage.files_dir, self._get_embedder
         )
         self.searcher = Searcher(
             self.store,
@@ -60,12 +64,8 @@ class Library:
             self.lexical,
             self._get_embedder,
             self._get_reranker,
-            rrf_k=settings.rrf_k,
-            lexical_weight=settings.lexical_weight,
-            doc_weight=settings.doc_weight,
-            max_per_page=settings.max_per_page,
-            title_header=settings.title_header,
-            rerank_top_n=settings.rerank_top_n,
+            settings.retrieval,
+            title_header=settings.ingest.title_header,
         )
         self.recover()
 
@@ -85,9 +85,11 @@ class Library:
         with self._lock:
             if self._reranker_error is not None:  # the settings do not change: neither would a retry
                 raise ConfigError(str(self._reranker_error)) from self._reranker_error
-            if self._reranker is None and self.settings.rerank_model:
+            if self._reranker is None and self.settings.retrieval.rerank_model:
                 try:
-                    self._reranker = load_reranker(self.settings.rerank_model, device=self.settings.device)
+                    self._reranker = load_reranker(
+                        self.settings.retrieval.rerank_model, device=self.settings.embedding.device
+                    )
                 except ConfigError as e:
                     self._reranker_error = e
                     raise
@@ -175,14 +177,14 @@ class Library:
         else:
             sources = [Source(p, p.name, password) for p in expand_paths(given)]
         ingestor = Ingestor(
-            collection or self.settings.collection,
+            collection or self.settings.storage.collection,
             catalog=self.catalog,
             lifecycle=self.lifecycle,
             store=self.store,
             lexical=self.lexical,
             embedder=self.embedder,
             pool=self.extraction_pool,
-            settings=self.settings,
+            settings=self.settings.ingest,
             keep_both=keep_both,
             progress=progress,
             ocr=ocr,
@@ -197,18 +199,20 @@ class Library:
         ``mode``: "hybrid" (BM25 and dense fused by reciprocal rank), "dense", "lexical" or
         "hybrid+rerank" (hybrid re-ordered by the cross-encoder); the default comes from the settings.
         """
-        return self.searcher.search(query, collection or self.settings.collection, k, mode or self.settings.search_mode)
+        return self.searcher.search(
+            query, collection or self.settings.storage.collection, k, mode or self.settings.retrieval.search_mode
+        )
 
     def retriever(self, collection: str, mode: str | None = None) -> FallbackRetriever:
         """What a chat retrieves with, in the app and in ``rag ask`` alike: ``mode`` (RAG_SEARCH_MODE by
         default), stepping down to a simpler mode, with a note, when this one cannot run."""
-        return FallbackRetriever(self, collection, mode=mode or self.settings.search_mode)
+        return FallbackRetriever(self, collection, mode=mode or self.settings.retrieval.search_mode)
 
     def page_context(self, collection: str, hits: Sequence[Hit], budget: int | None = None) -> list[Hit]:
         """The model's sources for ranked hits: each hit's page read around it, within ``budget`` tokens
         (RAG_CONTEXT_TOKENS by default; see ``rag.answer.context``)."""
         col = self.open_collection(collection)
-        budget = self.settings.context_tokens if budget is None else budget
+        budget = self.settings.answer.context_tokens if budget is None else budget
         return page_context(hits, lambda ids: self.store.chunks_by_id(col, ids), budget)
 
     def openings(self, collection: str) -> Callable[[Sequence[Hit]], list[str]]:
@@ -225,6 +229,6 @@ class Library:
 
     def expander(self, collection: str) -> Callable[[Sequence[Hit]], list[Hit]] | None:
         """What the chat gives a question's hits to make the model's sources; None when RAG_CONTEXT_TOKENS is 0."""
-        if self.settings.context_tokens <= 0:
+        if self.settings.answer.context_tokens <= 0:
             return None
         return lambda hits: self.page_context(collection, hits)

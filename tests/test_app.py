@@ -59,7 +59,7 @@ def fake(server: FakeOllama, env) -> Iterator[FakeOllama]:
 
 
 def chat_history(settings) -> ChatHistory:
-    return ChatHistory(settings.data_dir / "history.sqlite3")
+    return ChatHistory(settings.storage.data_dir / "history.sqlite3")
 
 
 def ask(at, question: str):

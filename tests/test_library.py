@@ -134,7 +134,7 @@ def test_a_collection_refuses_another_embedding_model(library, settings, embedde
 
 def test_a_second_process_sees_what_the_first_wrote(library, settings):
     [result] = library.ingest([shared_path(*ATTENTION)], "papers")
-    env = {**os.environ, "RAG_DATA_DIR": str(settings.data_dir), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "RAG_DATA_DIR": str(settings.storage.data_dir), "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
         [sys.executable, "-m", "rag", "list", "--json"], env=env, capture_output=True, text=True, check=True, cwd=ROOT
     )
@@ -282,7 +282,7 @@ def test_a_catalogue_from_before_the_ocr_columns_opens_and_keeps_its_rows(tmp_pa
 def test_a_document_deletes_at_once_whatever_embedding_model_is_configured(library, settings, embedder, monkeypatch):
     """Deleting needs no vectors: it neither checks the collection's model nor loads the configured one."""
     a, b = library.ingest([shared_path(*ATTENTION), shared_path(*DPR)])
-    monkeypatch.setenv("HF_HOME", str(settings.data_dir / "empty-hf-cache"))  # loading any model would fail
+    monkeypatch.setenv("HF_HOME", str(settings.storage.data_dir / "empty-hf-cache"))  # loading any model would fail
     not_installed = Library(settings.with_(embedding_model="example-org/no-such-model"))
     assert not_installed.delete_document("documents", a.file_name).doc_id == a.doc_id
     # Gone now, not at the next start: no row left 'deleting', no chunks, no original.

@@ -7,11 +7,11 @@ from rag.settings import Settings
 
 
 def test_defaults(settings):
-    assert settings.collection == "documents"
-    assert settings.embedding_model == "all-MiniLM-L6-v2"
-    assert settings.chunk_tokens == 200 and settings.chunk_overlap == 32
-    assert settings.ollama_host == "http://localhost:11434"
-    assert settings.catalog_path == settings.data_dir / "catalog.sqlite3"
+    assert settings.storage.collection == "documents"
+    assert settings.embedding.model == "all-MiniLM-L6-v2"
+    assert settings.ingest.chunk_tokens == 200 and settings.ingest.chunk_overlap == 32
+    assert settings.ollama.host == "http://localhost:11434"
+    assert settings.storage.catalog_path == settings.storage.data_dir / "catalog.sqlite3"
 
 
 def test_environment_overrides(settings, monkeypatch):
@@ -19,7 +19,11 @@ def test_environment_overrides(settings, monkeypatch):
     monkeypatch.setenv("RAG_CHUNK_TOKENS", "120")
     monkeypatch.setenv("RAG_GARBLED_PAGES", "keep")
     s = Settings.from_env()
-    assert s.data_dir == Path("/tmp/elsewhere") and s.chunk_tokens == 120 and s.garbled_pages == "keep"
+    assert (
+        s.storage.data_dir == Path("/tmp/elsewhere")
+        and s.ingest.chunk_tokens == 120
+        and s.ingest.garbled_pages == "keep"
+    )
 
 
 @pytest.mark.parametrize(
@@ -45,17 +49,17 @@ def test_bad_values_are_clear_errors(settings, monkeypatch, key, value, message)
 )
 def test_ollama_hosts_in_the_forms_ollama_accepts(settings, monkeypatch, host):
     monkeypatch.setenv("OLLAMA_HOST", host)
-    assert Settings.from_env().ollama_host == host
+    assert Settings.from_env().ollama.host == host
 
 
 def test_a_reranking_model_makes_reranked_hybrid_the_default_mode(settings, monkeypatch):
-    assert settings.rerank_model == "" and settings.search_mode == "hybrid"
+    assert settings.retrieval.rerank_model == "" and settings.retrieval.search_mode == "hybrid"
     monkeypatch.setenv("RAG_RERANK_MODEL", "/models/ms-marco-MiniLM-L6-v2")
     monkeypatch.setenv("RAG_RERANK_TOP_N", "20")
     s = Settings.from_env()
-    assert s.search_mode == "hybrid+rerank" and s.rerank_top_n == 20
+    assert s.retrieval.search_mode == "hybrid+rerank" and s.retrieval.rerank_top_n == 20
     monkeypatch.setenv("RAG_SEARCH_MODE", "dense")
-    assert Settings.from_env().search_mode == "dense"  # an explicit mode wins
+    assert Settings.from_env().retrieval.search_mode == "dense"  # an explicit mode wins
 
 
 def test_reranked_mode_without_a_model_is_a_config_error(settings, monkeypatch):

@@ -7,7 +7,6 @@ import threading
 
 import streamlit as st
 
-from rag.answer.chat import ChatConfig
 from rag.answer.history import ChatHistory
 from rag.answer.llm import OllamaLLM
 from rag.encoders.embedder import Embedder, load_embedder
@@ -22,10 +21,6 @@ logger = logging.getLogger(__name__)
 def settings() -> Settings:
     """Settings from the environment (cheap; read on every run so the caches below key on them)."""
     return Settings.from_env()
-
-
-def chat_config() -> ChatConfig:
-    return ChatConfig.from_env()
 
 
 @st.cache_resource(show_spinner=False)
@@ -71,7 +66,7 @@ class DeferredEmbedder:
 
 @st.cache_resource(show_spinner="Opening the document library…", on_release=lambda lib: lib.close())
 def library(config: Settings) -> Library:
-    clean_stale_uploads(config.data_dir)
+    clean_stale_uploads(config.storage.data_dir)
     model = DeferredEmbedder(config)
     threading.Thread(target=model.warm_up, name="load-embedder", daemon=True).start()
     return Library(config, embedder=model)  # type: ignore[arg-type]  # stands in for the Embedder it loads

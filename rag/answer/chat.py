@@ -23,7 +23,7 @@ from rag.answer.prompt import (
 from rag.answer.support import SupportReport, check_support
 from rag.errors import LLMError, LLMTimeout, LLMUnavailable, ModelNotFound, RagError, StreamInterrupted
 from rag.models import Hit
-from rag.settings import _bool, _float, _int
+from rag.settings import AnswerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -39,37 +39,6 @@ AnswerOutcome = Literal["answer", "not_found", "search_only", "error"]
 
 # Enough for one rewritten question; keeps a rambling model from running on.
 _REWRITE_MAX_TOKENS = 96
-
-
-@dataclass(frozen=True)
-class ChatConfig:
-    """Answering settings (environment variables in ``from_env``)."""
-
-    # Gate on cosine similarity (MiniLM). bench/threshold.py on the three dev sets: no answerable
-    # question's best passage scored below 0.386, and off-topic questions passed 0.25 at 30%, 0% and
-    # 30% (FinanceBench, Docugami, the Korean collection), 0.30 at 5%, 0%, 25%. But the dev questions
-    # are long; a terse answerable one scores lower ("What is label smoothing?" 0.284 on the paper that
-    # defines it), so the default stays at 0.25 and the model's "not in the sources" covers the rest.
-    min_score: float = 0.25
-    num_ctx: int = 0  # 0: ask the server (Modelfile num_ctx, else trained length up to max_ctx)
-    max_ctx: int = 8192
-    timeout_s: float = 120.0
-    rewrite_followups: bool = True
-    top_k: int = 6
-    # Not found also when the passages do not name what the question names (rag.answer.evidence; bench/notfound.py).
-    evidence_gate: bool = True
-
-    @classmethod
-    def from_env(cls) -> ChatConfig:
-        return cls(
-            min_score=_float("RAG_MIN_SCORE", 0.25, minimum=-1.0),
-            num_ctx=_int("RAG_LLM_NUM_CTX", 0),
-            max_ctx=_int("RAG_LLM_MAX_CTX", 8192, minimum=512),
-            timeout_s=_float("RAG_LLM_TIMEOUT", 120.0, minimum=1.0),
-            rewrite_followups=_bool("RAG_REWRITE_FOLLOWUPS", True),
-            top_k=_int("RAG_TOP_K", 6, minimum=1),
-            evidence_gate=_bool("RAG_EVIDENCE_GATE", True),
-        )
 
 
 @dataclass(frozen=True)
@@ -288,7 +257,7 @@ class ChatSession:
 
     retrieve: Retriever
     llm: OllamaLLM | None
-    config: ChatConfig = field(default_factory=ChatConfig)
+    config: AnswerSettings = field(default_factory=AnswerSettings)
     expand: Expander | None = None
     openings: Openings | None = None
 

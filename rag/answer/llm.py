@@ -142,7 +142,7 @@ class OllamaLLM:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, timeout_s: float = 120.0) -> OllamaLLM:
-        return cls(settings.ollama_host, settings.llm_model, timeout_s=timeout_s)
+        return cls(settings.ollama.host, settings.ollama.model, timeout_s=timeout_s)
 
     def with_model(self, model: str) -> OllamaLLM:
         """The same server with another model (for the model picker)."""

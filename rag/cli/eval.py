@@ -46,7 +46,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.answers:
         return _answers(args, settings)
     questions = load_questions(args.qa, base_dir=args.base, limit=args.limit)
-    collection = args.collection or settings.collection
+    collection = args.collection or settings.storage.collection
     lib = common.open_library(settings)
     bars: list = []
 
@@ -90,7 +90,7 @@ def _answers(args: argparse.Namespace, settings: Settings) -> int:
     from rag.eval.answers import run_command
     from rag.eval.evaluate import ingest_questions
 
-    collection = args.collection or settings.collection
+    collection = args.collection or settings.storage.collection
     lib = common.open_library(settings)
     try:
         if args.ingest or args.extra:

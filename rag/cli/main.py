@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from rag.cli import common
 from rag.cli.common import BarProgress, positive_int, summary
@@ -79,7 +80,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     lib = common.open_library(settings)
-    doc = lib.delete_document(args.collection or settings.collection, args.doc)
+    doc = lib.delete_document(args.collection or settings.storage.collection, args.doc)
     print(f"deleted {doc.file_name} ({doc.doc_id[:12]}, {doc.chunks} chunks)")
     return 0
 
@@ -116,17 +117,17 @@ _SUPPORT_WORDS = {"supported": "✓ supports", "not_found": "✗ not in source",
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.answer.chat import ChatConfig, ChatSession
+    from rag.answer.chat import ChatSession
     from rag.answer.citations import source_label
     from rag.answer.llm import OllamaLLM
 
-    config = ChatConfig.from_env()
+    config = settings.answer
     if args.k:
-        config = config.__class__(**{**config.__dict__, "top_k": args.k})
+        config = replace(config, top_k=args.k)
     if args.model:
         settings = settings.with_(llm_model=args.model)
     lib = common.open_library(settings)
-    collection = args.collection or settings.collection
+    collection = args.collection or settings.storage.collection
     lib.open_collection(collection)  # fail early, with the reason, on a missing or mismatched collection
     llm = None if args.no_llm else OllamaLLM.from_settings(settings, timeout_s=config.timeout_s)
     # The same retrieval (RAG_SEARCH_MODE, with its fallback), page context (RAG_CONTEXT_TOKENS) and not-found

@@ -291,17 +291,19 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 
 def load_embedder(settings: Settings) -> Embedder:
     """The embedder the settings name (heavy: build once and pass it around)."""
-    if settings.embedding_model.strip().lower().startswith(OLLAMA_PREFIX):
+    if settings.embedding.model.strip().lower().startswith(OLLAMA_PREFIX):
         from rag.encoders.ollama_embed import OllamaEmbedder  # the Ollama client is imported only when used
 
-        return OllamaEmbedder(settings.embedding_model, host=settings.ollama_host, batch_size=settings.embed_batch_size)
-    if settings.embed_backend == "torch":
+        return OllamaEmbedder(
+            settings.embedding.model, host=settings.ollama.host, batch_size=settings.embedding.batch_size
+        )
+    if settings.embedding.backend == "torch":
         return SentenceTransformerEmbedder(
-            settings.embedding_model, device=settings.device, batch_size=settings.embed_batch_size
+            settings.embedding.model, device=settings.embedding.device, batch_size=settings.embedding.batch_size
         )
     return OnnxEmbedder(
-        settings.embedding_model,
-        cache_dir=settings.data_dir / "models",
-        quantize=settings.embed_backend == "onnx-int8",
-        batch_size=settings.embed_batch_size,
+        settings.embedding.model,
+        cache_dir=settings.storage.data_dir / "models",
+        quantize=settings.embedding.backend == "onnx-int8",
+        batch_size=settings.embedding.batch_size,
     )

@@ -41,7 +41,7 @@ from itertools import takewhile
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from rag.answer.chat import Answer, ChatConfig, ChatSession, Expander, Retriever
+from rag.answer.chat import Answer, ChatSession, Expander, Retriever
 from rag.answer.citations import marker_spans
 from rag.answer.language import question_language
 from rag.answer.llm import OllamaLLM, TokenStream
@@ -49,6 +49,7 @@ from rag.answer.prompt import build_answer_prompt
 from rag.answer.support import Figure, figures
 from rag.answer.terms import key_terms
 from rag.eval.qa import Question, file_key
+from rag.settings import AnswerSettings
 
 if TYPE_CHECKING:
     from rag.library import Library
@@ -350,8 +351,8 @@ class Config:
 def default_configs(lib: Library) -> list[Config]:
     """The baseline (top chunks as they are) and, unless RAG_CONTEXT_TOKENS is 0, today's page context."""
     configs = [Config("top chunks (baseline)")]
-    if lib.settings.context_tokens > 0:
-        configs.append(Config(f"page context {lib.settings.context_tokens}", lib.expander))
+    if lib.settings.answer.context_tokens > 0:
+        configs.append(Config(f"page context {lib.settings.answer.context_tokens}", lib.expander))
     return configs
 
 
@@ -464,7 +465,7 @@ def run_answers(
     collection: str,
     llm: MeteredLLM,
     *,
-    chat_config: ChatConfig | None = None,
+    chat_config: AnswerSettings | None = None,
     configs: Sequence[Config] | None = None,
     absent: bool = True,
     absent_collection: str | None = None,
@@ -475,7 +476,7 @@ def run_answers(
     Questions are the outer loop, so a run stopped early (Ctrl-C) still compares the configurations on the
     same questions: those every configuration finished.
     """
-    cfg = chat_config or ChatConfig.from_env()
+    cfg = chat_config or AnswerSettings.from_env()
     configs = list(configs) if configs is not None else default_configs(lib)
     lib.open_collection(collection)  # fail early, with the reason, on a missing or mismatched collection
     present = {file_key(d.file_name) for d in lib.documents(collection)}
@@ -589,8 +590,8 @@ def run_command(
     from rag.eval.qa import load_questions
 
     questions = load_questions(qa, base_dir=base, limit=limit)
-    cfg = ChatConfig.from_env()
-    llm = MeteredLLM(lib.settings.ollama_host, model or lib.settings.llm_model, timeout_s=cfg.timeout_s)
+    cfg = AnswerSettings.from_env()
+    llm = MeteredLLM(lib.settings.ollama.host, model or lib.settings.ollama.model, timeout_s=cfg.timeout_s)
     try:
         if not llm.has_model():
             raise RagError(f"the model {llm.model!r} is not on the Ollama server at {llm.host}")

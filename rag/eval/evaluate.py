@@ -36,7 +36,7 @@ PREVIEW_CHARS = 160
 
 def default_modes(settings: Settings) -> tuple[str, ...]:
     """The modes compared by default: the three retrievers, plus reranking when a reranker is set."""
-    return DEFAULT_MODES + (("hybrid+rerank",) if settings.rerank_model else ())
+    return DEFAULT_MODES + (("hybrid+rerank",) if settings.retrieval.rerank_model else ())
 
 
 #: called after each question with (questions done, total)
@@ -315,13 +315,13 @@ def _collection_setup(lib: Library, collection: str) -> tuple[dict, set[str]]:
     s = lib.settings
     setup = {
         "embedding_model": lib.embedder.name,
-        "chunk_tokens": s.chunk_tokens,
-        "chunk_overlap": s.chunk_overlap,
-        "rrf_k": s.rrf_k,
-        "lexical_weight": s.lexical_weight,
-        "doc_weight": s.doc_weight,
-        "rerank_model": s.rerank_model,
-        "rerank_top_n": s.rerank_top_n,
+        "chunk_tokens": s.ingest.chunk_tokens,
+        "chunk_overlap": s.ingest.chunk_overlap,
+        "rrf_k": s.retrieval.rrf_k,
+        "lexical_weight": s.retrieval.lexical_weight,
+        "doc_weight": s.retrieval.doc_weight,
+        "rerank_model": s.retrieval.rerank_model,
+        "rerank_top_n": s.retrieval.rerank_top_n,
         "documents": len(docs),
         "chunks": sum(d.chunks for d in docs),
     }

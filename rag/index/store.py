@@ -116,15 +116,15 @@ class VectorStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VectorStore:
-        if settings.chroma_host:
+        if settings.chroma.host:
             return cls.server(
-                settings.chroma_host,
-                settings.chroma_port,
-                ssl=settings.chroma_ssl,
-                token=settings.chroma_token,
-                database=settings.chroma_database,
+                settings.chroma.host,
+                settings.chroma.port,
+                ssl=settings.chroma.ssl,
+                token=settings.chroma.token,
+                database=settings.chroma.database,
             )
-        return cls.persistent(settings.chroma_dir)
+        return cls.persistent(settings.storage.chroma_dir)
 
     def get_collection(self, name: str) -> Collection:
         """The collection as stored, its embedding model unchecked: enough to read metadata or delete chunks.

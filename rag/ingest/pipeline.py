@@ -31,7 +31,7 @@ from rag.ingest.ocr import INSTALL_HINT, Engine, detect_engine, missing_langs_hi
 from rag.ingest.quality import document_garbled
 from rag.ingest.worker import ExtractionPool, OcrStarted, Opened
 from rag.models import REOCR_SUFFIX, Chunk, DocumentInfo, FileResult, Page
-from rag.settings import OcrMode, Settings
+from rag.settings import IngestSettings, OcrMode
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class Ingestor:
         lexical: LexicalIndexes,
         embedder: Embedder,
         pool: Callable[[], ExtractionPool],
-        settings: Settings,
+        settings: IngestSettings,
         keep_both: bool = False,
         progress: Progress | None = None,
         ocr: OcrMode | None = None,

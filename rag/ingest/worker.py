@@ -358,18 +358,18 @@ class ExtractionPool:
     @classmethod
     def from_settings(cls, settings: Settings) -> ExtractionPool:
         return cls(
-            settings.workers,
-            page_timeout_s=settings.page_timeout_s,
-            file_timeout_s=settings.file_timeout_s,
-            memory_mb=settings.worker_memory_mb,
-            max_pages=settings.max_pages,
-            engine=settings.pdf_engine,
+            settings.ingest.workers,
+            page_timeout_s=settings.ingest.page_timeout_s,
+            file_timeout_s=settings.ingest.file_timeout_s,
+            memory_mb=settings.ingest.worker_memory_mb,
+            max_pages=settings.ingest.max_pages,
+            engine=settings.ingest.pdf_engine,
             ocr=OcrConfig(
-                mode=settings.ocr,
-                langs=settings.ocr_langs,
-                dpi=settings.ocr_dpi,
-                page_timeout_s=settings.ocr_page_timeout_s,
-                tesseract_cmd=settings.tesseract_cmd,
+                mode=settings.ingest.ocr,
+                langs=settings.ingest.ocr_langs,
+                dpi=settings.ingest.ocr_dpi,
+                page_timeout_s=settings.ingest.ocr_page_timeout_s,
+                tesseract_cmd=settings.ingest.tesseract_cmd,
             ),
         )
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from rag.encoders.embedder import Embedder
-from rag.encoders.rerank import DEFAULT_TOP_N, Reranker, rerank
+from rag.encoders.rerank import Reranker, rerank
 from rag.errors import RagError
 from rag.index.catalog import Catalog
 from rag.index.lexical_indexes import LexicalIndexes
@@ -26,6 +26,7 @@ from rag.index.store import VectorStore
 from rag.models import Chunk, Hit
 from rag.retrieve.fusion import fuse_hits, with_document_prior
 from rag.retrieve.modes import SEARCH_MODES
+from rag.settings import RetrievalSettings
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +45,10 @@ class Searcher:
         lexical: LexicalIndexes,
         embedder: Callable[[], Embedder],
         reranker: Callable[[], Reranker | None],
+        settings: RetrievalSettings,
         *,
-        rrf_k: int = 60,
-        lexical_weight: float = 0.0,
-        doc_weight: float = 0.3,
-        max_per_page: int = 1,
         title_header: bool = True,
         candidates: int = 40,
-        rerank_top_n: int = DEFAULT_TOP_N,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -59,13 +56,9 @@ class Searcher:
         # Called at search time: the models load on first use, and a reranker that fails to load says why then.
         self.embedder = embedder
         self.reranker = reranker
-        self.title_header = title_header
-        self.rrf_k = rrf_k
-        self.lexical_weight = lexical_weight
-        self.doc_weight = doc_weight
-        self.max_per_page = max_per_page
+        self.settings = settings
+        self.title_header = title_header  # how chunks were indexed (an ingest setting): the reranker reads the same
         self.candidates = candidates
-        self.rerank_top_n = rerank_top_n
 
     def search(self, query: str, collection: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
         """The best ``k`` chunks; every hit carries each retriever's score and rank."""
@@ -79,8 +72,8 @@ class Searcher:
             reranker = self.reranker()
             if reranker is None:
                 raise RagError("hybrid+rerank needs a reranking model: set RAG_RERANK_MODEL")
-            fused = self.search(query, collection, max(k, self.rerank_top_n), "hybrid")
-            return rerank(reranker, query, fused, k, top_n=self.rerank_top_n, title_header=self.title_header)
+            fused = self.search(query, collection, max(k, self.settings.rerank_top_n), "hybrid")
+            return rerank(reranker, query, fused, k, top_n=self.settings.rerank_top_n, title_header=self.title_header)
         embedder = self.embedder()
         col = self.store.open(collection, embedder.name, embedder.dim)
         ready = self.catalog.ready_ids(collection)
@@ -96,7 +89,7 @@ class Searcher:
         index = self.lexical.index(collection, wait=False)
         lexical = [h for h in index.search(query, n * 2) if h.chunk_id.split(":")[0] in ready_set][:n]
         if mode == "lexical":
-            fused = fuse_hits([], lexical, self._chunks(col, [h.chunk_id for h in lexical]), k=self.rrf_k)
+            fused = fuse_hits([], lexical, self._chunks(col, [h.chunk_id for h in lexical]), k=self.settings.rrf_k)
             # Ranked by BM25 alone: the score shown is BM25's, not the one-list fusion score.
             fused = [
                 Hit(h.chunk, h.lexical_score, lexical_score=h.lexical_score, lexical_rank=h.lexical_rank) for h in fused
@@ -108,11 +101,11 @@ class Searcher:
                 dense,
                 lexical,
                 self._chunks(col, [h.chunk_id for h in lexical if h.chunk_id not in seen]),
-                k=self.rrf_k,
-                weights=(fit, self.lexical_weight + (1.0 - fit)),
+                k=self.settings.rrf_k,
+                weights=(fit, self.settings.lexical_weight + (1.0 - fit)),
             )
             doc_scores = {d: s for d, s in index.document_scores(query).items() if d in ready_set}
-            fused = with_document_prior(fused, doc_scores, self.doc_weight)
+            fused = with_document_prior(fused, doc_scores, self.settings.doc_weight)
         return self._with_dense_scores(col, self._spread(fused, k), vector)
 
     def _dense(self, col, vector: np.ndarray, n: int, ready: list[str], ready_set: set[str]):
@@ -129,13 +122,13 @@ class Searcher:
         Several chunks of one page in the top results crowd out other pages that may hold the
         answer; the best chunk already points the reader (and the model) at that page.
         """
-        if self.max_per_page <= 0:
+        if self.settings.max_per_page <= 0:
             return hits[:k]
         seen: dict[tuple[str, int], int] = {}
         out = []
         for h in hits:
             key = (h.chunk.doc_id, h.chunk.page)
-            if seen.get(key, 0) < self.max_per_page:
+            if seen.get(key, 0) < self.settings.max_per_page:
                 seen[key] = seen.get(key, 0) + 1
                 out.append(h)
                 if len(out) == k:

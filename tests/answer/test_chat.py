@@ -8,13 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from rag.answer.chat import Answer, ChatConfig, ChatSession, Turn, record_exchange
+from rag.answer.chat import Answer, ChatSession, Turn, record_exchange
 from rag.answer.declined import DECLINED_TEXT_EN, DECLINED_TEXT_KO, NOT_FOUND_TEXT
 from rag.answer.history import ChatHistory
 from rag.answer.llm import OllamaLLM
 from rag.answer.prompt import SYSTEM_PROMPT
 from rag.errors import ConfigError, StoreError
 from rag.models import Chunk, Hit
+from rag.settings import AnswerSettings
 from tests.fake_ollama import FakeOllama, dead_host
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -86,7 +87,7 @@ def make_session(
     timeout_s: float = 5.0,
     **config: object,
 ) -> ChatSession:
-    cfg = ChatConfig(**{"top_k": 3, **config})  # type: ignore[arg-type]
+    cfg = AnswerSettings(**{"top_k": 3, **config})  # type: ignore[arg-type]
     return ChatSession(retriever, OllamaLLM(host, model, timeout_s=timeout_s), cfg)
 
 
@@ -368,12 +369,12 @@ def test_config_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAG_REWRITE_FOLLOWUPS", "off")
     monkeypatch.setenv("RAG_TOP_K", "9")
     monkeypatch.setenv("RAG_LLM_MAX_CTX", "16384")
-    assert ChatConfig.from_env() == ChatConfig(
+    assert AnswerSettings.from_env() == AnswerSettings(
         min_score=0.4, num_ctx=4096, max_ctx=16384, timeout_s=30.0, rewrite_followups=False, top_k=9
     )
     monkeypatch.setenv("RAG_TOP_K", "many")
     with pytest.raises(ConfigError, match="RAG_TOP_K"):
-        ChatConfig.from_env()
+        AnswerSettings.from_env()
 
 
 def test_record_exchange_stores_question_and_sourced_answer(
@@ -527,12 +528,14 @@ def test_the_model_reads_the_rows_after_the_best_chunk_of_its_page(
             return lib.search(query, "docs", k)
 
         server.queue_chat("It stood at 4,812 thousand dollars [1].")
-        plain = ChatSession(retrieve, OllamaLLM(server.url, "llama3.2"), ChatConfig(top_k=3)).answer(question)
+        plain = ChatSession(retrieve, OllamaLLM(server.url, "llama3.2"), AnswerSettings(top_k=3)).answer(question)
         assert "4,812" not in user_message(server.chat_requests[0].body)
         assert plain.support is not None and plain.support.unsupported_numbers == ("4,812 thousand",)
 
         server.queue_chat("It stood at 4,812 thousand dollars [1].")
-        session = ChatSession(retrieve, OllamaLLM(server.url, "llama3.2"), ChatConfig(top_k=3), lib.expander("docs"))
+        session = ChatSession(
+            retrieve, OllamaLLM(server.url, "llama3.2"), AnswerSettings(top_k=3), lib.expander("docs")
+        )
         answer = session.answer(question)
         user = user_message(server.chat_requests[1].body)
         assert "4,812 thousand dollars, up from 3,977 thousand" in user and top.chunk.text in user
@@ -553,7 +556,7 @@ def test_search_only_and_not_found_show_the_hits_as_found(server: FakeOllama, re
         calls.append(tuple(hits))
         return [Hit(make_chunk(9, "manual.pdf", 2, "The whole page."), 1.0)]
 
-    found = ChatSession(retriever, None, ChatConfig(top_k=3), expand).answer("How long is the X200 warranty?")
+    found = ChatSession(retriever, None, AnswerSettings(top_k=3), expand).answer("How long is the X200 warranty?")
     assert found.mode == "search_only" and found.hits == tuple(retriever("How long is the X200 warranty?", 3))
     missing = make_session(server.url, retriever, min_score=0.9)
     missing.expand = expand
@@ -624,6 +627,6 @@ def test_openings_that_fail_leave_the_hits_as_evidence(server: FakeOllama, retri
 
 
 def test_the_evidence_gate_is_switched_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert ChatConfig.from_env().evidence_gate
+    assert AnswerSettings.from_env().evidence_gate
     monkeypatch.setenv("RAG_EVIDENCE_GATE", "0")
-    assert not ChatConfig.from_env().evidence_gate
+    assert not AnswerSettings.from_env().evidence_gate

@@ -201,9 +201,9 @@ def test_the_library_reads_the_hits_page_from_the_store(settings, embedder, tmp_
 
 
 def test_rag_context_tokens_sets_the_budget_and_zero_turns_it_off(settings, monkeypatch) -> None:
-    assert settings.context_tokens == 1400
+    assert settings.answer.context_tokens == 1400
     monkeypatch.setenv("RAG_CONTEXT_TOKENS", "900")
-    assert Settings.from_env().context_tokens == 900
+    assert Settings.from_env().answer.context_tokens == 900
     monkeypatch.setenv("RAG_CONTEXT_TOKENS", "0")
     lib = Library(Settings.from_env())
     try:

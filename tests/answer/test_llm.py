@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from rag.answer.chat import ChatConfig, ChatSession
+from rag.answer.chat import ChatSession
 from rag.answer.llm import ContextInfo, OllamaLLM, normalise_model_name
 from rag.errors import LLMError, LLMTimeout, LLMUnavailable, ModelNotFound, StreamInterrupted
 from rag.models import Chunk, Hit
-from rag.settings import Settings
+from rag.settings import AnswerSettings, Settings
 from tests.fake_ollama import FakeOllama, dead_host
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
@@ -213,7 +213,7 @@ def test_live_ollama_answers_with_a_citation() -> None:
     text = "The X200 printer's warranty lasts two years from the date of purchase."
     chunk = Chunk("c1", "d1", "manual.pdf", 0, 2, 2, "3", text, 16)
     passage = Hit(chunk=chunk, score=0.9, dense_score=0.9)
-    session = ChatSession(lambda query, k: [passage], llm, ChatConfig(rewrite_followups=False, num_ctx=2048))
+    session = ChatSession(lambda query, k: [passage], llm, AnswerSettings(rewrite_followups=False, num_ctx=2048))
     answer = session.answer("How long is the X200 warranty?")
     assert answer.mode == "answer", answer.error
     assert "two" in answer.text.lower() or "2" in answer.text

@@ -8,7 +8,7 @@ from tests.conftest import shared_path
 
 @pytest.fixture
 def cli_env(settings, monkeypatch):
-    monkeypatch.setenv("RAG_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("RAG_DATA_DIR", str(settings.storage.data_dir))
     return settings
 
 

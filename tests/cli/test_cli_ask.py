@@ -11,7 +11,7 @@ from tests.fake_ollama import FakeOllama, dead_host
 def ready(settings, monkeypatch, library):
     pdf = shared_path("pdfs", "general", "attention_vaswani2017_arxiv1706.03762.pdf")
     library.ingest([pdf])
-    monkeypatch.setenv("RAG_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("RAG_DATA_DIR", str(settings.storage.data_dir))
     monkeypatch.setenv("RAG_REWRITE_FOLLOWUPS", "0")
     return pdf
 

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from rag.answer.chat import ChatConfig
 from rag.answer.support import figures
 from rag.cli.main import main
 from rag.eval.answers import (
@@ -20,6 +19,7 @@ from rag.eval.answers import (
     verdict,
 )
 from rag.eval.qa import parse_questions
+from rag.settings import AnswerSettings
 from tests.fake_ollama import FakeOllama
 from tests.pdfgen import text_pdf
 
@@ -155,7 +155,7 @@ def collection(library, tmp_path):
         (folder / name).write_bytes(text_pdf(lines))
     results = library.ingest([folder])
     assert {r.status for r in results} == {"ingested"}
-    return library.settings.collection
+    return library.settings.storage.collection
 
 
 def questions():
@@ -173,7 +173,7 @@ def test_runner_asks_through_the_chat_and_counts_each_configuration(library, col
             questions(),
             collection,
             llm,
-            chat_config=ChatConfig(min_score=-1.0, rewrite_followups=False, evidence_gate=False),
+            chat_config=AnswerSettings(min_score=-1.0, rewrite_followups=False, evidence_gate=False),
         )
         requests = server.chat_requests
     baseline, context = report.summaries
@@ -205,7 +205,11 @@ def test_gated_questions_are_refused_and_correct_not_found_without_calling_the_m
         server.add_model("llama3.2")
         llm = MeteredLLM(server.url, "llama3.2")
         report = run_answers(
-            library, questions()[:2], collection, llm, chat_config=ChatConfig(min_score=0.99, rewrite_followups=False)
+            library,
+            questions()[:2],
+            collection,
+            llm,
+            chat_config=AnswerSettings(min_score=0.99, rewrite_followups=False),
         )
         assert server.chat_requests == []
     for s in report.summaries:
@@ -227,7 +231,7 @@ def test_a_run_stopped_by_hand_reports_the_questions_every_configuration_finishe
         for reply in [*REPLIES[:2], *REPLIES[4:6]]:
             server.queue_chat(reply)
         llm = MeteredLLM(server.url, "llama3.2")
-        cfg = ChatConfig(min_score=-1.0, rewrite_followups=False)
+        cfg = AnswerSettings(min_score=-1.0, rewrite_followups=False)
         report = run_answers(
             library, questions(), collection, llm, chat_config=cfg, absent=False, progress=stop_at_the_third
         )
@@ -240,7 +244,7 @@ def test_eval_answers_from_the_command_line(library, collection, settings, monke
     qa = tmp_path / "qa.jsonl"
     qa.write_text("\n".join(json.dumps(row) for row in QA[:2]), encoding="utf-8")
     out = tmp_path / "answers.json"
-    monkeypatch.setenv("RAG_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("RAG_DATA_DIR", str(settings.storage.data_dir))
     monkeypatch.setenv("RAG_MIN_SCORE", "-1")
     with FakeOllama() as server:
         server.add_model("qwen")

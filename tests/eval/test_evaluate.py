@@ -290,7 +290,7 @@ def test_eval_command_end_to_end(settings, embedder, monkeypatch, tmp_path, caps
 
     for name in (ATTENTION, DPR):
         shared_path("pdfs", "general", name)
-    monkeypatch.setenv("RAG_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("RAG_DATA_DIR", str(settings.storage.data_dir))
     # The per-page clock also runs while a fresh extraction process starts: on a busy machine that alone
     # can exceed the default 5 s and fail a good file. Timeouts are not what this test is about.
     monkeypatch.setenv("RAG_PAGE_TIMEOUT", "120")
@@ -358,7 +358,7 @@ def test_eval_command_end_to_end(settings, embedder, monkeypatch, tmp_path, caps
 
 
 def test_eval_command_errors_are_messages(settings, monkeypatch, tmp_path, capsys):
-    monkeypatch.setenv("RAG_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("RAG_DATA_DIR", str(settings.storage.data_dir))
     from rag.cli.main import main
 
     qa = tmp_path / "qa" / "set.jsonl"

@@ -76,7 +76,10 @@ def ocr_on(batch) -> bool:
     from rag.ingest.ocr import detect_engine
 
     settings = batch[0].settings
-    on = settings.ocr != "off" and detect_engine(settings.ocr_langs, settings.tesseract_cmd).available
+    on = (
+        settings.ingest.ocr != "off"
+        and detect_engine(settings.ingest.ocr_langs, settings.ingest.tesseract_cmd).available
+    )
     if not on and os.environ.get("CI_REQUIRE_OCR") == "1":
         pytest.fail("OCR is unavailable or off, but CI installed Tesseract (CI_REQUIRE_OCR=1)")
     return on

@@ -22,7 +22,7 @@ def _kill_after(settings, pdf, batches_before_kill: int) -> tuple[int, int]:
     submitted, not when it is stored; the ingestor waits for the previous write before submitting
     the next, so once batch n is reported batches 1..n-1 are in Chroma.
     """
-    env = {**os.environ, "RAG_DATA_DIR": str(settings.data_dir), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "RAG_DATA_DIR": str(settings.storage.data_dir), "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.crash_child", str(pdf)],
         cwd=ROOT,
@@ -75,7 +75,7 @@ def test_kill_mid_ingest_leaves_no_half_document(settings, embedder):
     )
 
     # What the crash left, read without Library, whose constructor would already have cleaned it up.
-    raw_catalog = Catalog(settings.catalog_path)
+    raw_catalog = Catalog(settings.storage.catalog_path)
     pending = [d for d in raw_catalog.documents("documents", statuses=("pending",)) if d.doc_id == big_id]
     assert [d.file_name for d in pending] == [BIG[-1]], "the killed ingest left no pending row: it had committed"
     assert [d.doc_id for d in raw_catalog.stale()] == [big_id]  # its writer is dead: recovery will take it

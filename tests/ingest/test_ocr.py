@@ -210,7 +210,12 @@ def test_settings_validate_ocr_options(monkeypatch):
     for key in [k for k in os.environ if k.startswith("RAG_")]:
         monkeypatch.delenv(key)
     s = Settings.from_env()
-    assert (s.ocr, s.ocr_langs, s.ocr_dpi, s.ocr_page_timeout_s) == ("auto", "kor+eng", 300, 60.0)
+    assert (s.ingest.ocr, s.ingest.ocr_langs, s.ingest.ocr_dpi, s.ingest.ocr_page_timeout_s) == (
+        "auto",
+        "kor+eng",
+        300,
+        60.0,
+    )
     monkeypatch.setenv("RAG_OCR", "sometimes")
     with pytest.raises(ConfigError, match="RAG_OCR"):
         Settings.from_env()
@@ -219,7 +224,7 @@ def test_settings_validate_ocr_options(monkeypatch):
     with pytest.raises(ConfigError, match="RAG_OCR_LANGS"):
         Settings.from_env()
     monkeypatch.setenv("RAG_OCR_LANGS", "eng+rus")
-    assert Settings.from_env().ocr_langs == "eng+rus"
+    assert Settings.from_env().ingest.ocr_langs == "eng+rus"
 
 
 def test_chunk_metadata_carries_ocr_and_old_records_still_load(embedder):
@@ -457,7 +462,7 @@ def test_rereading_a_document_with_ocr_replaces_it_whole(settings, embedder, sca
         chunks = lib.document_chunks("documents", again.doc_id)
         assert chunks and all(c.ocr for c in chunks) and lib.document_chunks("documents", sha) == []
         assert lib.open_collection("documents").count() == len(chunks)
-        assert lib.original_path(again.doc_id) == settings.files_dir / f"{sha}.pdf"  # the original is kept
+        assert lib.original_path(again.doc_id) == settings.storage.files_dir / f"{sha}.pdf"  # the original is kept
         hits = lib.search("Retrieval-Augmented Generation for knowledge-intensive NLP tasks", k=3, mode="lexical")
         assert hits[0].chunk.doc_id == again.doc_id and hits[0].chunk.ocr
 
@@ -466,7 +471,7 @@ def test_rereading_a_document_with_ocr_replaces_it_whole(settings, embedder, sca
         [third] = lib.ingest([two], ocr="force")  # and can be re-read again
         assert third.status == "replaced" and third.doc_id == sha and third.replaced_doc_id == again.doc_id
         assert [d.doc_id for d in lib.documents("documents")] == [sha]
-        assert (settings.files_dir / f"{sha}.pdf").exists()
+        assert (settings.storage.files_dir / f"{sha}.pdf").exists()
     finally:
         lib.close()
 

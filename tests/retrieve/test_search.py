@@ -82,7 +82,7 @@ def test_a_lost_index_is_rebuilt_from_the_store(two_papers, settings, embedder):
     lib, a, b = two_papers
     before = [h.chunk.chunk_id for h in lib.search("passage retrieval", k=5, mode="lexical")]
     lib.close()
-    shutil.rmtree(settings.lexical_dir)
+    shutil.rmtree(settings.storage.lexical_dir)
     fresh = Library(settings, embedder=embedder)
     assert [h.chunk.chunk_id for h in fresh.search("passage retrieval", k=5, mode="lexical")] == before
     assert _indexed(fresh, a, b)
@@ -168,7 +168,7 @@ def test_a_stale_index_serves_while_it_is_rebuilt_in_the_background(two_papers, 
     import threading
 
     lib, a, b = two_papers
-    on_disk = settings.lexical_dir / "documents"
+    on_disk = settings.storage.lexical_dir / "documents"
     stale = on_disk.with_name("stale-copy")
     shutil.copytree(on_disk, stale)  # the index as it was with both papers
     other = Library(settings, embedder=embedder)  # stands for a CLI run beside the app

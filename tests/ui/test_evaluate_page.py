@@ -22,7 +22,7 @@ def at(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     # A fresh PDF reader process's start-up counts against the per-page limit; on a busy machine that alone
     # can pass the default 5 s. Timeouts are not what this test is about.
     with app_environment(tmp_path / "data", dead_host(), RAG_PAGE_TIMEOUT="120") as settings:
-        assert str(settings.data_dir).startswith(str(tmp_path))
+        assert str(settings.storage.data_dir).startswith(str(tmp_path))
         app = new_app().run()
         app.switch_page(PAGE).run()
         assert not app.exception, [e.value for e in app.exception]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from rag.answer.chat import Answer, AnswerStream, ChatConfig, ChatSession
+from rag.answer.chat import Answer, AnswerStream, ChatSession
 from rag.answer.llm import OllamaLLM, normalise_model_name
 from rag.errors import LLMError
 from rag.library import Library
@@ -17,7 +17,7 @@ from rag.mdsafe import escape_markdown, escape_message, safe_answer_markdown, sa
 from rag.models import ocr_label
 from rag.preview import PreviewError, render_page_png
 from rag.retrieve.modes import offered_modes
-from rag.settings import Settings
+from rag.settings import AnswerSettings, Settings
 from ui import resources
 from ui.state.highlight import passage_highlight, passage_markdown
 from ui.state.messages import history_turns, live_message
@@ -264,10 +264,10 @@ def getting_started(collection: str) -> None:
     st.page_link("pages/1_Documents.py", label="Add PDFs on the Documents page", icon=":material/upload_file:")
 
 
-def retrieval_settings(settings: Settings, config: ChatConfig) -> tuple[ChatConfig, str]:
+def retrieval_settings(settings: Settings, config: AnswerSettings) -> tuple[AnswerSettings, str]:
     """The sidebar's retrieval settings: the answering config as chosen, and the search mode."""
     with st.expander("Retrieval settings"):
-        modes = offered_modes(settings.search_mode, settings.rerank_model)
+        modes = offered_modes(settings.retrieval.search_mode, settings.retrieval.rerank_model)
         mode = st.selectbox(
             "Search",
             modes,
@@ -275,7 +275,7 @@ def retrieval_settings(settings: Settings, config: ChatConfig) -> tuple[ChatConf
             key="search_mode",
             help="Hybrid finds both exact terms (names, figures) and paraphrases; it is the best on every test set"
             " measured (README, How retrieval works)."
-            + ("" if settings.rerank_model else " Reranking needs a model in RAG_RERANK_MODEL."),
+            + ("" if settings.retrieval.rerank_model else " Reranking needs a model in RAG_RERANK_MODEL."),
         )
         top_k = st.slider("Passages per question (top-k)", 1, 20, min(20, config.top_k), key="top_k")
         threshold = st.slider(
@@ -306,11 +306,11 @@ def retrieval_settings(settings: Settings, config: ChatConfig) -> tuple[ChatConf
     return chosen, mode
 
 
-def model_picker(settings: Settings, config: ChatConfig, ollama: Ollama) -> OllamaLLM:
+def model_picker(settings: Settings, config: AnswerSettings, ollama: Ollama) -> OllamaLLM:
     """The model selectbox (installed models), and a way to pull one; returns the client for the choice."""
     installed = ollama.models
-    wanted = normalise_model_name(settings.llm_model)
-    options = installed or [settings.llm_model]
+    wanted = normalise_model_name(settings.ollama.model)
+    options = installed or [settings.ollama.model]
     default = next((m for m in options if normalise_model_name(m) == wanted), options[0])
     model = st.selectbox(
         "Model",
@@ -320,15 +320,15 @@ def model_picker(settings: Settings, config: ChatConfig, ollama: Ollama) -> Olla
         disabled=not installed,
         help="Models installed in Ollama. RAG_LLM_MODEL sets the default.",
     )
-    llm = resources.llm(settings.ollama_host, model, config.timeout_s)
+    llm = resources.llm(settings.ollama.host, model, config.timeout_s)
     if not ollama.reachable:
         return llm
     if not installed:
-        pull_button(llm, settings.llm_model, key="pull-sidebar")
+        pull_button(llm, settings.ollama.model, key="pull-sidebar")
     with st.expander("Get another model"):
         name = st.text_input(
             "Model name",
-            settings.llm_model if wanted not in map(normalise_model_name, installed) else "",
+            settings.ollama.model if wanted not in map(normalise_model_name, installed) else "",
             key="pull_name",
             placeholder="e.g. qwen2.5:3b",
             help="Any name from ollama.com/library; the download goes to your Ollama.",

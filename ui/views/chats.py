@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rag.answer.chat import Answer, AnswerStream, ChatConfig, ChatSession, record_exchange
+from rag.answer.chat import Answer, AnswerStream, ChatSession, record_exchange
 from rag.answer.history import ChatHistory, ChatSummary, export_filename
 from rag.answer.llm import OllamaLLM
 from rag.errors import RagError
 from rag.library import Library
 from rag.mdsafe import escape_markdown, escape_message
+from rag.settings import AnswerSettings
 from ui.state.messages import answer_message, interrupted_message, stored_messages, user_message
 from ui.views import chat as chat_view
 
@@ -51,7 +52,7 @@ def ask(
     question: str,
     *,
     llm: OllamaLLM,
-    config: ChatConfig,
+    config: AnswerSettings,
     mode: str,
 ) -> None:
     """Store the question, stream the answer, store the answer (marked incomplete if the run stops first)."""

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
-from rag.answer.chat import ChatConfig
 from rag.answer.history import ChatHistory
 from rag.errors import RagError
 from rag.library import Library
 from rag.mdsafe import escape_markdown, escape_message
-from rag.settings import Settings
+from rag.settings import AnswerSettings, Settings
 from ui import resources
 
 COLLECTION_KEY = "collection"  # survives page switches (widget keys are dropped with their page)
@@ -56,10 +55,10 @@ def boot() -> tuple[Settings, Library]:
         raise  # unreachable: st.stop() ends the run
 
 
-def chat_setup(settings: Settings) -> tuple[ChatConfig, ChatHistory]:
+def chat_setup(settings: Settings) -> tuple[AnswerSettings, ChatHistory]:
     """Answering settings and the chat history, or a clear error and a stopped page."""
     try:
-        return resources.chat_config(), resources.history(str(settings.data_dir / "history.sqlite3"))
+        return settings.answer, resources.history(str(settings.storage.data_dir / "history.sqlite3"))
     except RagError as e:
         st.error("The chat cannot start: " + escape_message(str(e)))
         st.stop()
@@ -68,7 +67,7 @@ def chat_setup(settings: Settings) -> tuple[ChatConfig, ChatHistory]:
 
 def collection_picker(library: Library, settings: Settings) -> str:
     """Sidebar selectbox of collections; the choice is shared by all pages."""
-    current = st.session_state.get(COLLECTION_KEY) or settings.collection
+    current = st.session_state.get(COLLECTION_KEY) or settings.storage.collection
     try:
         names = sorted({c.name for c in library.collections()} | {current})
     except RagError as e:
@@ -120,7 +119,7 @@ def status_line(library: Library, settings: Settings, collection: str, ollama: O
     except RagError as e:
         holds = f"unavailable ({e})"
     st.sidebar.caption(
-        f"Embedding model: {escape_markdown(settings.embedding_model)}  \n"  # its name: no need to load it
+        f"Embedding model: {escape_markdown(settings.embedding.model)}  \n"  # its name: no need to load it
         f"Collection “{escape_markdown(collection)}”: {holds}  \n"
-        f"Data folder: {escape_markdown(str(settings.data_dir))}"
+        f"Data folder: {escape_markdown(str(settings.storage.data_dir))}"
     )

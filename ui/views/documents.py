@@ -74,7 +74,7 @@ def start_ingest(
         collection,
         keep_both=keep_both,
         ocr=ocr,
-        on_finished=lambda j: release_finished_uploads(j, settings.data_dir),
+        on_finished=lambda j: release_finished_uploads(j, settings.storage.data_dir),
         log=job_log(settings),
     )
     st.session_state.setdefault(JOBS_KEY, []).append(job.start())
@@ -85,7 +85,7 @@ def stage_uploads(files, settings: Settings) -> list[Source]:
     sources = []
     for f in files:
         try:
-            sources.append(save_upload(f, f.name, settings.data_dir))
+            sources.append(save_upload(f, f.name, settings.storage.data_dir))
         except OSError as e:
             st.error(f"Could not store {escape_markdown(f.name)}: {escape_markdown(str(e.strerror or e))}")
     return sources
@@ -158,7 +158,7 @@ class _Shown:
 
 
 def job_log(settings: Settings) -> JobLog:
-    return JobLog(settings.data_dir / "jobs.sqlite3")
+    return JobLog(settings.storage.data_dir / "jobs.sqlite3")
 
 
 def password_prompts(library: Library, settings: Settings, shown: list[_Shown]) -> None:
@@ -198,7 +198,7 @@ def password_prompts(library: Library, settings: Settings, shown: list[_Shown]) 
                         ocr=job.ocr if job else None,
                     )
                 if held or not go:  # a retry holds its own use; a skipped file nobody holds can go
-                    release_staged([Path(r.path)], settings.data_dir)
+                    release_staged([Path(r.path)], settings.storage.data_dir)
                 st.rerun()
 
 
@@ -239,7 +239,7 @@ def jobs_panel(library: Library, settings: Settings) -> None:
             for r in entry.snapshot.results:
                 key = f"{entry.snapshot.job_id}:{r.path}"
                 if needs_password(r) and key not in settled and is_held(Path(r.path)):
-                    release_staged([Path(r.path)], settings.data_dir)
+                    release_staged([Path(r.path)], settings.storage.data_dir)
         log.dismiss(e.snapshot.job_id for e in shown)
         st.session_state[JOBS_KEY] = []
         st.rerun()
@@ -442,7 +442,7 @@ def chunk_viewer(library: Library, collection: str, docs: list[DocumentInfo]) ->
     if chunks:
         n = st.number_input("Show chunk", 0, len(chunks) - 1, 0, key="chunk_n")
         st.caption("As the retrievers read it: the document's title, then the chunk's text.")
-        st.text(indexed_text(chunks[int(n)], library.settings.title_header))
+        st.text(indexed_text(chunks[int(n)], library.settings.ingest.title_header))
 
 
 def collections_manager(library: Library, settings: Settings, collection: str) -> None:
@@ -469,7 +469,7 @@ def collections_manager(library: Library, settings: Settings, collection: str) -
             except RagError as e:
                 st.error(escape_message(str(e)))
             else:
-                st.session_state[COLLECTION_KEY] = settings.collection
+                st.session_state[COLLECTION_KEY] = settings.storage.collection
                 st.session_state.pop("delete_collection_sure", None)
                 st.rerun()
 

@@ -40,7 +40,7 @@ def run_form(library: Library, settings: Settings, current: str, shared: Path) -
     upload = st.file_uploader("…or upload a QA file (JSON Lines)", type=["jsonl", "json"], key="eval_upload")
     left, right = st.columns(2)
     collection = left.text_input("Collection", value=current, key="eval_collection")
-    offered = offered_modes(settings.search_mode, settings.rerank_model)
+    offered = offered_modes(settings.retrieval.search_mode, settings.retrieval.rerank_model)
     modes = left.multiselect("Modes", offered, default=list(ev.default_modes(settings)), key="eval_modes")
     ks = right.multiselect("k", [1, 3, 5, 10, 20], default=list(ev.DEFAULT_KS), key="eval_ks")
     limit = right.number_input("Only the first N questions (0: all)", min_value=0, value=0, key="eval_limit")
