@@ -77,6 +77,16 @@ def test_the_cheap_test_takes_tables_and_leaves_prose():
     assert not looks_tabular(prose.replace(". ", ".\n"))
 
 
+def test_figures_scattered_down_a_page_of_prose_are_no_table():
+    # A two-column paper: short lines, some quoting two figures, but never three within a few lines.
+    scattered = "\n".join(
+        ["Dense retrieval in 2019 and 2020", "outperforms BM25 on open-domain", "question answering", "tasks as"] * 6
+    )
+    assert not looks_tabular(scattered)
+    table = "\n".join(["Results on the test sets", "NQ 41.5 78.4", "TriviaQA 56.8 79.4", "WQ 42.4 73.2"])
+    assert looks_tabular(scattered + "\n" + table)  # the same page with a small table block
+
+
 def test_rows_carry_the_page_heading_and_the_column_titles_above_their_table():
     lines = table_text(STATEMENT).splitlines()
     assert page_heading(lines) == ["ACME CORP AND SUBSIDIARIES", "CONSOLIDATED BALANCE SHEETS", "(in millions)"]
