@@ -7,7 +7,7 @@ import streamlit as st
 
 def chat_page() -> None:
     from rag.mdsafe import escape_markdown
-    from ui.views import chat, chats, common, documents
+    from ui.views import chat, chats, common, jobs
 
     st.title("Chat with your PDFs")  # first: on a cold start the page shows while the library opens
     settings, library = common.boot()
@@ -26,7 +26,7 @@ def chat_page() -> None:
         common.status_line(library, settings, collection, ollama, llm.model)
         chats.chats_sidebar(history, collection)
 
-    documents.password_notice(settings)  # an upload's locked file stays visible from every page
+    jobs.password_notice(settings)  # an upload's locked file stays visible from every page
     has_documents = bool(library.documents(collection))
     question = state.pop(chats.ASKED_KEY, None)
     st.chat_input(

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-absent", action="store_true", help="no absent-document questions")
     args = p.parse_args(argv)
     os.environ["RAG_DATA_DIR"] = str(args.data_dir)
-    from rag.eval.answers import run_command
+    from rag.eval.answers_report import run_command
     from rag.library import Library
     from rag.settings import Settings
 

@@ -71,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
-    from rag.encoders.embedder import load_embedder
+    from rag.encoders.loading import load_embedder
     from rag.library import Library
     from rag.settings import Settings
 

@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="8,16,32,64,128")
     args = parser.parse_args()
 
-    from rag.encoders.embedder import load_embedder
+    from rag.encoders.loading import load_embedder
     from rag.ingest.chunker import chunk_pages, indexed_text
     from rag.ingest.loader import iter_pages, open_pdf
     from rag.settings import Settings

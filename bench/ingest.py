@@ -60,7 +60,7 @@ class PeakRss:
 
 
 def run(settings, paths: list[Path]) -> dict:
-    from rag.encoders.embedder import load_embedder
+    from rag.encoders.loading import load_embedder
     from rag.library import Library
 
     embedder = load_embedder(settings)  # exported once per backend beforehand; loading is not timed

@@ -35,7 +35,7 @@ SHARED = ROOT.parent / "shared" / "data"
 SEED = [SHARED / "pdfs" / "docugami-sec10q" / n for n in ("2022 Q3 AAPL.pdf", "2023 Q1 INTC.pdf", "2022 Q3 NVDA.pdf")]
 COLLECTION = "bench-scale"
 
-from rag.encoders.embedder import Embedder  # noqa: E402  (after the sys.path insert)
+from rag.encoders.embedder import Embedder  # noqa: E402  (after the sys.path insert
 from rag.models import Chunk  # noqa: E402
 
 
@@ -172,7 +172,7 @@ def main() -> None:
     qa = SHARED / "qa" / "docugami_sec10q.jsonl"
     queries = [json.loads(line)["question"] for line in qa.read_text().splitlines() if line.strip()][: args.queries]
 
-    from rag.encoders.embedder import load_embedder
+    from rag.encoders.loading import load_embedder
     from rag.library import Library
     from rag.settings import Settings
 

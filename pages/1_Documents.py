@@ -3,7 +3,7 @@
 import streamlit as st
 
 from rag.mdsafe import escape_markdown
-from ui.views import common, documents
+from ui.views import common, documents, jobs
 
 settings, library = common.boot()
 collection = common.collection_picker(library, settings)
@@ -28,14 +28,14 @@ uploads = st.file_uploader(
     help=documents.uploader_help(),
 )
 if uploads:
-    sources = documents.stage_uploads(uploads, settings)  # shows an error for any file it cannot store
+    sources = jobs.stage_uploads(uploads, settings)  # shows an error for any file it cannot store
     if sources:
-        documents.start_ingest(library, settings, collection, sources, keep_both)
+        jobs.start_ingest(library, settings, collection, sources, keep_both)
     state.uploader_round = state.get("uploader_round", 0) + 1  # next run: a fresh, empty uploader
     if len(sources) == len(uploads):
         st.rerun()
 
-documents.jobs_panel(library, settings)
+jobs.jobs_panel(library, settings)
 
 documents.deleted_notice()
 docs = library.documents(collection)

@@ -10,14 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.answer.context import page_context
-from rag.encoders.embedder import Embedder, load_embedder
+from rag.encoders.embedder import Embedder
+from rag.encoders.loading import load_embedder
 from rag.encoders.rerank import Reranker, load_reranker
 from rag.errors import ConfigError
 from rag.index.catalog import Catalog
 from rag.index.lexical_indexes import LexicalIndexes
 from rag.index.lifecycle import DocumentLifecycle
 from rag.index.store import CollectionInfo, VectorStore
-from rag.ingest.pipeline import Ingestor, Progress, Source, expand_paths
+from rag.ingest.pipeline import Ingestor
+from rag.ingest.sources import Progress, Source, expand_paths
 from rag.ingest.worker import ExtractionPool
 from rag.models import Chunk, DocumentInfo, FileResult, Hit
 from rag.retrieve.fallback import FallbackRetriever
@@ -77,6 +79,7 @@ class Library:
             return self._embedder
 
     def _get_embedder(self) -> Embedder:
+        """What the parts call when they need the model (not before: it loads on first use)."""
         return self.embedder
 
     @property
@@ -96,6 +99,7 @@ class Library:
             return self._reranker
 
     def _get_reranker(self) -> Reranker | None:
+        """What the searcher calls for a reranked search: a model that fails to load says why then."""
         return self.reranker
 
     def extraction_pool(self) -> ExtractionPool:

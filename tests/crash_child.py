@@ -2,7 +2,7 @@
 
 import sys
 
-from rag.ingest.pipeline import Progress
+from rag.ingest.sources import Progress
 from rag.library import Library
 from rag.settings import Settings
 

@@ -9,7 +9,8 @@ import streamlit as st
 
 from rag.answer.history import ChatHistory
 from rag.answer.llm import OllamaLLM
-from rag.encoders.embedder import Embedder, load_embedder
+from rag.encoders.embedder import Embedder
+from rag.encoders.loading import load_embedder
 from rag.errors import LLMError
 from rag.library import Library
 from rag.settings import Settings

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from rag.ingest.pipeline import Progress
+from rag.ingest.sources import Progress
 from rag.models import FileResult
 from rag.settings import Settings
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from rag.cli import common
 from rag.cli.common import BarProgress, positive_int, summary
 from rag.errors import RagError
-from rag.eval.evaluate import DEFAULT_KS, default_modes, evaluate, format_table
+from rag.eval.evaluate import DEFAULT_KS, default_modes, evaluate
 from rag.eval.qa import load_questions
+from rag.eval.tables import format_table
 from rag.retrieve.modes import SEARCH_MODES
 from rag.settings import Settings
 
@@ -87,7 +88,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def _answers(args: argparse.Namespace, settings: Settings) -> int:
     """``--answers``: the answer benchmark (``rag.eval.answers``) instead of retrieval metrics."""
-    from rag.eval.answers import run_command
+    from rag.eval.answers_report import run_command
     from rag.eval.evaluate import ingest_questions
 
     collection = args.collection or settings.storage.collection

@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from rag.cli import common
 from rag.cli.common import BarProgress, positive_int, summary
@@ -15,6 +16,9 @@ from rag.errors import RagError
 from rag.models import ocr_label
 from rag.retrieve.modes import SEARCH_MODES
 from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.answer.chat import Answer
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +120,29 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 _SUPPORT_WORDS = {"supported": "✓ supports", "not_found": "✗ not in source", "partly": "~ partly supports"}
 
 
+def _print_sources(answer: Answer) -> None:
+    """The numbered sources with file, page and scores, the cited ones marked with their support check."""
+    from rag.answer.citations import source_label
+    print("sources:")
+    support = answer.support.source_marks() if answer.support else {}
+    for n, hit in enumerate(answer.hits, 1):
+        mark = "cited" if n in answer.cited else "     "
+        scores = f"score {hit.score:.3f}" + (f", dense {hit.dense_score:.3f}" if hit.dense_score is not None else "")
+        if hit.chunk.ocr:
+            scores += ", " + ocr_label(hit.chunk.ocr, hit.chunk.ocr_confidence)
+        label = source_label(hit.chunk.file_name, hit.chunk.page, hit.chunk.page_end)
+        checked = ""
+        if n in support and answer.support is not None:
+            missing = answer.support.missing_for(n)
+            checked = "  " + _SUPPORT_WORDS[support[n]] + (f" (lacks {', '.join(missing)})" if missing else "")
+        print(f"  [{n}] {mark} {label}  ({scores}){checked}")
+        if answer.mode != "answer":  # no generated text: the passages are the answer
+            text = " ".join(hit.chunk.text.split())
+            print(f"       {text[:300]}{'…' if len(text) > 300 else ''}")
+
+
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from rag.answer.chat import ChatSession
-    from rag.answer.citations import source_label
     from rag.answer.llm import OllamaLLM
 
     config = settings.answer
@@ -152,22 +176,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(f"[{answer.mode}] {answer.error}", file=sys.stderr)
     if answer.incomplete:
         print("[the answer is incomplete]", file=sys.stderr)
-    print("sources:")
-    support = answer.support.source_marks() if answer.support else {}
-    for n, hit in enumerate(answer.hits, 1):
-        mark = "cited" if n in answer.cited else "     "
-        scores = f"score {hit.score:.3f}" + (f", dense {hit.dense_score:.3f}" if hit.dense_score is not None else "")
-        if hit.chunk.ocr:
-            scores += ", " + ocr_label(hit.chunk.ocr, hit.chunk.ocr_confidence)
-        label = source_label(hit.chunk.file_name, hit.chunk.page, hit.chunk.page_end)
-        checked = ""
-        if n in support and answer.support is not None:
-            missing = answer.support.missing_for(n)
-            checked = "  " + _SUPPORT_WORDS[support[n]] + (f" (lacks {', '.join(missing)})" if missing else "")
-        print(f"  [{n}] {mark} {label}  ({scores}){checked}")
-        if answer.mode != "answer":  # no generated text: the passages are the answer
-            text = " ".join(hit.chunk.text.split())
-            print(f"       {text[:300]}{'…' if len(text) > 300 else ''}")
+    _print_sources(answer)
     if answer.invalid_citations:
         shown = ", ".join(f"[{n}]" for n in answer.invalid_citations)
         print(f"warning: the answer cites {shown}, which it was not given: not sources, ignore them", file=sys.stderr)

@@ -7,14 +7,10 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rag.errors import ConfigError
-
-if TYPE_CHECKING:
-    from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -289,21 +285,3 @@ DEFAULT_ALIAS = "all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
-def load_embedder(settings: Settings) -> Embedder:
-    """The embedder the settings name (heavy: build once and pass it around)."""
-    if settings.embedding.model.strip().lower().startswith(OLLAMA_PREFIX):
-        from rag.encoders.ollama_embed import OllamaEmbedder  # the Ollama client is imported only when used
-
-        return OllamaEmbedder(
-            settings.embedding.model, host=settings.ollama.host, batch_size=settings.embedding.batch_size
-        )
-    if settings.embedding.backend == "torch":
-        return SentenceTransformerEmbedder(
-            settings.embedding.model, device=settings.embedding.device, batch_size=settings.embedding.batch_size
-        )
-    return OnnxEmbedder(
-        settings.embedding.model,
-        cache_dir=settings.storage.data_dir / "models",
-        quantize=settings.embedding.backend == "onnx-int8",
-        batch_size=settings.embedding.batch_size,
-    )

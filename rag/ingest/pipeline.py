@@ -7,16 +7,12 @@ fully present or absent, and one file's failure never stops the batch.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from functools import cached_property
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -27,8 +23,9 @@ from rag.index.lexical_indexes import LexicalIndexes
 from rag.index.lifecycle import DocumentLifecycle
 from rag.index.store import VectorStore
 from rag.ingest.chunker import Chunker, indexed_text
-from rag.ingest.ocr import INSTALL_HINT, Engine, detect_engine, missing_langs_hint
 from rag.ingest.quality import document_garbled
+from rag.ingest.report import DocState, DocumentNotes
+from rag.ingest.sources import Progress, Source, sha256_file
 from rag.ingest.worker import ExtractionPool, OcrStarted, Opened
 from rag.models import REOCR_SUFFIX, Chunk, DocumentInfo, FileResult, Page
 from rag.settings import IngestSettings, OcrMode
@@ -39,94 +36,6 @@ _WRITE_BATCH = 64  # chunks embedded and stored together; bounds memory for long
 # Chunks embedded between two progress reports: a whole write batch took ~20 s on a busy 2-core machine, with
 # "0 chunks embedded" on the page all that time.
 _EMBED_STEP = 16
-# Mean OCR word confidence below which the summary warns: clean English and Korean pages measured
-# 87-96%, Russian pages read with the default languages (Latin look-alikes) 34-54%.
-_LOW_OCR_CONFIDENCE = 70.0
-
-
-class Progress:
-    """Receives ingestion progress; subclasses draw it (CLI bar, Streamlit widgets)."""
-
-    def file_started(self, name: str, index: int, total: int) -> None: ...
-
-    def file_opened(self, name: str, n_pages: int) -> None: ...
-
-    def pages_done(self, name: str, n: int) -> None: ...
-
-    def ocr_started(self, name: str, page: int) -> None:
-        """OCR of ``page`` (0-based) starts: seconds until it is done."""
-
-    def chunks_found(self, name: str, n: int) -> None:
-        """``n`` more chunks were cut from the pages read; they wait to be embedded."""
-
-    def chunks_embedded(self, name: str, n: int) -> None:
-        """``n`` more chunks embedded: a step of a write batch, reported as it ends (a batch takes seconds)."""
-
-    def chunks_done(self, name: str, n: int) -> None:
-        """A write batch of ``n`` chunks, embedded, was handed to the store."""
-
-    def file_finished(self, result: FileResult) -> None: ...
-
-
-@dataclass(frozen=True)
-class Source:
-    """A file to ingest: where its bytes are and the name users know it by."""
-
-    path: Path
-    name: str
-    password: str | None = None
-
-
-def sha256_file(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-            size += len(block)
-    return h.hexdigest(), size
-
-
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, and every PDF under each folder, in a stable order."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() == ".pdf"))
-        else:
-            out.append(p)
-    return out
-
-
-@dataclass
-class _Doc:
-    source: Source
-    doc_id: str
-    size: int
-    started: float
-    sha256: str
-    rereads: list[str] = field(default_factory=list)  # ids of the same bytes read before, replaced by a re-OCR
-    pages: int = 0
-    chunks: int = 0
-    empty_pages: list[int] = field(default_factory=list)
-    garbled_pages: list[int] = field(default_factory=list)
-    page_flags: list[bool] = field(default_factory=list)
-    written: list[Chunk] = field(default_factory=list)
-    ocr_pages: list[int] = field(default_factory=list)  # text from OCR
-    ocr_confidences: list[float] = field(default_factory=list)
-    ocr_blank: list[int] = field(default_factory=list)  # OCR ran and found nothing
-    ocr_garbled: list[int] = field(default_factory=list)  # OCR ran and its text is garbled too
-    writing: Future | None = None  # the store write of the previous batch, still running
-    # Where the ingest of this document stands, so that it can pause while a later file goes first.
-    events: Iterator | None = None
-    chunker: Chunker | None = None
-    buffer: list[Chunk] = field(default_factory=list)
-    n_pages: int | None = None
-    index: int = 0  # its place in the order files were taken up (for "file 2 of 5")
-
-    @property
-    def mean_ocr_confidence(self) -> float | None:
-        return sum(self.ocr_confidences) / len(self.ocr_confidences) if self.ocr_confidences else None
 
 
 class Ingestor:
@@ -161,6 +70,7 @@ class Ingestor:
         self.progress = progress or Progress()
         self.collection = lifecycle.open_collection(collection, create=True)
         self._committed: set[str] = set()  # documents this batch made visible
+        self.notes = DocumentNotes(settings, ocr)
 
     def _duplicate(self, source: Source, doc_id: str, why: str) -> FileResult:
         return FileResult(str(source.path), source.name, "duplicate", doc_id=doc_id, reason=why)
@@ -184,8 +94,19 @@ class Ingestor:
         )
 
     def run(self, sources: Sequence[Source]) -> list[FileResult]:
+        results, claimed = self._claim(sources)
+        for r in results:
+            if r is not None:
+                self.progress.file_finished(r)
+
+        self._extract(results, claimed)
+        return [r for r in results if r is not None]
+
+    def _claim(self, sources: Sequence[Source]) -> tuple[list[FileResult | None], list[tuple[int, DocState]]]:
+        """Each source checked, deduplicated and claimed: a result for those that end here, a document for the
+        rest (with its place in the batch)."""
         results: list[FileResult | None] = [None] * len(sources)
-        claimed: list[tuple[int, _Doc]] = []
+        claimed: list[tuple[int, DocState]] = []
         seen: set[str] = set()
         for i, source in enumerate(sources):
             started = time.monotonic()
@@ -228,11 +149,11 @@ class Ingestor:
             if existing is not None:
                 results[i] = self._already_here(source, existing)
                 continue
-            claimed.append((i, _Doc(source, doc_id, size, started, sha, [d.doc_id for d in present])))
-        for r in results:
-            if r is not None:
-                self.progress.file_finished(r)
+            claimed.append((i, DocState(source, doc_id, size, started, sha, [d.doc_id for d in present])))
+        return results, claimed
 
+    def _extract(self, results: list[FileResult | None], claimed: list[tuple[int, DocState]]) -> None:
+        """Read, chunk, embed and commit the claimed documents, filling in their ``results``."""
         pool = self._pool()
         ahead = max(1, self.settings.workers) + 1
         queue: deque = deque()
@@ -286,9 +207,8 @@ class Ingestor:
             for i, doc in claimed:
                 if results[i] is None:
                     self._rollback(doc)
-        return [r for r in results if r is not None]
 
-    def _resume_progress(self, doc: _Doc, total: int) -> None:
+    def _resume_progress(self, doc: DocState, total: int) -> None:
         """Progress back on a paused file, with what it had done."""
         name = doc.source.name
         self.progress.file_started(name, doc.index, total)
@@ -302,7 +222,7 @@ class Ingestor:
             self.progress.chunks_embedded(name, doc.chunks)
             self.progress.chunks_done(name, doc.chunks)
 
-    def _ingest_one(self, doc: _Doc, job, yield_to: Callable[[], bool] | None = None) -> FileResult | None:
+    def _ingest_one(self, doc: DocState, job, yield_to: Callable[[], bool] | None = None) -> FileResult | None:
         """Ingest one document to its end; or None, paused, when its next event is not there yet and
         ``yield_to()`` says another file should go first (call again to go on)."""
         try:
@@ -354,18 +274,19 @@ class Ingestor:
         except (RagError, OSError) as e:
             # The store, the embedder or the disk failed on this file: it goes back out whole, and the
             # batch goes on (the next file may well succeed: a transient lock, a full disk freed).
-            log.error("ingesting %s failed: %s", doc.source.name, e)
-            self._rollback(doc)
-            reason = f"it could not be stored ({e}); nothing of it was kept, try again"
-            return self._failed(
-                doc.source, DocumentError(doc.source.name, reason, kind="store"), doc.doc_id, doc.started
-            )
+            return self._store_failed(doc, e)
         except BaseException:
             # Anything else (Ctrl-C, a bug) still must not leave half a document.
             self._rollback(doc)
             raise
 
-    def _accept(self, doc: _Doc, page: Page) -> Page:
+    def _store_failed(self, doc: DocState, e: Exception) -> FileResult:
+        log.error("ingesting %s failed: %s", doc.source.name, e)
+        self._rollback(doc)
+        reason = f"it could not be stored ({e}); nothing of it was kept, try again"
+        return self._failed(doc.source, DocumentError(doc.source.name, reason, kind="store"), doc.doc_id, doc.started)
+
+    def _accept(self, doc: DocState, page: Page) -> Page:
         doc.pages += 1
         if page.ocr:
             if page.quality == "empty":
@@ -386,7 +307,7 @@ class Ingestor:
             return Page(page.index, page.label, "", "garbled")
         return page
 
-    def _write(self, doc: _Doc, chunks: list[Chunk]) -> None:
+    def _write(self, doc: DocState, chunks: list[Chunk]) -> None:
         texts = [indexed_text(c, self.settings.title_header) for c in chunks]
         parts = []
         for start in range(0, len(texts), _EMBED_STEP):  # reported step by step: the page's count moves
@@ -400,107 +321,30 @@ class Ingestor:
         doc.written.extend(chunks)
         self.progress.chunks_done(doc.source.name, len(chunks))
 
-    @cached_property
-    def _ocr_engine(self) -> Engine:
-        """The OCR engine as this process sees it (the workers look for it the same way)."""
-        return detect_engine(self.settings.ocr_langs, self.settings.tesseract_cmd)
-
-    def _ocr_advice(self) -> str:
-        """Why pages that need OCR did not get it, and what to do about it."""
-        if self.ocr == "off":
-            return "OCR was off for this run: add the file again with OCR on to read them"
-        if self.ocr is None and self.settings.ocr == "off":
-            return "OCR is off: set RAG_OCR=auto to read them"
-        engine = self._ocr_engine
-        if not engine.available:
-            if engine.version and engine.missing:  # the program works; the languages are missing
-                return (
-                    f"OCR is unavailable: {engine.reason}; install the languages (Debian/Ubuntu:"
-                    f" apt-get install {' '.join('tesseract-ocr-' + x.lower() for x in engine.missing)})"
-                    " or choose installed ones with RAG_OCR_LANGS"
-                )
-            return f"OCR is unavailable: {engine.reason}; {INSTALL_HINT}"
-        return (
-            "OCR could not read them: it found no text, failed, or ran past RAG_OCR_PAGE_TIMEOUT"
-            f" ({self.settings.ocr_page_timeout_s:g} s)"
-        )
-
-    def _warnings(self, doc: _Doc) -> list[str]:
-        notes = []
-        if doc.ocr_pages:
-            mean = doc.mean_ocr_confidence
-            confidence = f"mean confidence {mean:.0f}%" if mean is not None else "confidence unknown"
-            were = "page was" if len(doc.ocr_pages) == 1 else "pages were"
-            low = ""
-            if mean is not None and mean < _LOW_OCR_CONFIDENCE:
-                low = (
-                    f"; low confidence: the text may be wrong. If the document is not in {self.settings.ocr_langs},"
-                    " add its language to RAG_OCR_LANGS"
-                )
-            notes.append(f"{len(doc.ocr_pages)} {were} OCR'd ({confidence}): pages {_page_list(doc.ocr_pages)}{low}")
-        unread = [i for i in doc.empty_pages if i not in doc.ocr_blank]
-        if unread:
-            notes.append(
-                f"{len(unread)} of {doc.pages} pages have no extractable text (scanned or image-only;"
-                f" OCR needed; {self._ocr_advice()}): pages {_page_list(unread)}"
-            )
-        if doc.ocr_blank:
-            notes.append(
-                f"{len(doc.ocr_blank)} of {doc.pages} pages have no text even with OCR (blank, or nothing"
-                f" readable in the image): pages {_page_list(doc.ocr_blank)}"
-            )
-        if doc.garbled_pages:
-            action = "skipped" if self.settings.garbled_pages == "skip" else "indexed anyway"
-            not_ocred = [i for i in doc.garbled_pages if i not in doc.ocr_garbled]
-            why = f"; OCR needed; {self._ocr_advice()}" if not_ocred else "; OCR could not read them either"
-            notes.append(
-                f"{len(doc.garbled_pages)} pages extract as garbled text (broken font encoding{why}), {action}:"
-                f" pages {_page_list(doc.garbled_pages)}"
-            )
-        if (doc.ocr_pages or doc.ocr_blank or doc.ocr_garbled) and self._ocr_engine.missing:
-            notes.append(missing_langs_hint(self._ocr_engine.missing))
-        return notes
-
-    def _garbled_advice(self, doc: _Doc) -> str:
-        if any(i not in doc.ocr_garbled for i in doc.garbled_pages):
-            return f" ({self._ocr_advice()})"
-        return ", but OCR could not read it either"
-
-    def _no_text_reason(self, doc: _Doc) -> str:
-        unread = [i for i in doc.empty_pages if i not in doc.ocr_blank]
-        if unread:
-            return (
-                f"no extractable text (scanned or image-only PDF; OCR needed on pages {_page_list(unread)};"
-                f" {self._ocr_advice()})"
-            )
-        if doc.ocr_blank:
-            return "no text found, even with OCR (blank pages, or nothing readable in the page images)"
-        return "no extractable text (scanned or image-only PDF; OCR needed)"
-
-    def _finish(self, doc: _Doc) -> FileResult:
+    def _finish(self, doc: DocState) -> FileResult:
         name = doc.source.name
         if self.settings.garbled_pages == "skip" and document_garbled(doc.page_flags):
             raise NoTextError(
                 name,
                 f"the text layer is garbled on {len(doc.garbled_pages)} of {len(doc.page_flags)} text pages "
-                "(broken font encoding); OCR needed" + self._garbled_advice(doc),
+                "(broken font encoding); OCR needed" + self.notes.garbled_advice(doc),
                 kind="garbled",
             )
         if doc.chunks == 0:
             if doc.garbled_pages:
                 raise NoTextError(
                     name,
-                    "the text extracts as garbage (broken font encoding); OCR needed" + self._garbled_advice(doc),
+                    "the text extracts as garbage (broken font encoding); OCR needed" + self.notes.garbled_advice(doc),
                     kind="garbled",
                 )
-            raise NoTextError(name, self._no_text_reason(doc))
+            raise NoTextError(name, self.notes.no_text_reason(doc))
         if self.settings.keep_originals:
             self.lifecycle.keep_original(doc.source.path, doc.sha256)
         same_name = [d for d in self.catalog.by_name(self.collection_name, name) if d.doc_id != doc.doc_id]
         # Two files of one batch with one name (a/report.pdf, b/report.pdf) are two documents, not versions.
         replaced = [] if self.keep_both else [d.doc_id for d in same_name if d.doc_id not in self._committed]
         replaced += [x for x in doc.rereads if x not in replaced]
-        warnings = self._warnings(doc)
+        warnings = self.notes.warnings(doc)
         if doc.rereads:
             warnings.insert(0, "re-read with OCR (every page, text layers ignored); replaces the earlier reading")
         if not self.keep_both and len(replaced) < len(same_name):
@@ -534,13 +378,13 @@ class Ingestor:
             replaced_doc_id=replaced[0] if replaced else None,
         )
 
-    def _written(self, doc: _Doc) -> None:
+    def _written(self, doc: DocState) -> None:
         """Wait for the document's store write in flight; raises what it raised."""
         writing, doc.writing = doc.writing, None
         if writing is not None:
             writing.result()
 
-    def _rollback(self, doc: _Doc) -> None:
+    def _rollback(self, doc: DocState) -> None:
         try:
             self._written(doc)  # the purge must come after the last write, or it would miss chunks
         except Exception as e:  # the write's own failure; the purge below still runs
@@ -549,8 +393,3 @@ class Ingestor:
             self.lifecycle.purge(self.collection_name, doc.doc_id)
         except RagError as e:  # the next start's recovery finishes the job
             log.error("could not roll back %s: %s", doc.source.name, e)
-
-
-def _page_list(indices: list[int], limit: int = 12) -> str:
-    shown = ", ".join(str(i + 1) for i in indices[:limit])
-    return shown + (f" and {len(indices) - limit} more" if len(indices) > limit else "")

@@ -262,7 +262,7 @@ def test_a_question_is_stored_before_its_answer_and_the_answer_follows_it(path: 
 
 
 def test_a_question_never_answered_reopens_saying_so(path: Path) -> None:
-    from rag.answer.history import NO_ANSWER
+    from rag.answer.export import NO_ANSWER
     from ui.state.messages import stored_messages
 
     history = ChatHistory(path)
@@ -286,7 +286,7 @@ def test_a_question_never_answered_reopens_saying_so(path: Path) -> None:
 
 
 def test_export_is_named_after_the_chat_and_quotes_the_cited_passages(path: Path) -> None:
-    from rag.answer.history import export_filename
+    from rag.answer.export import export_filename
 
     history = ChatHistory(path)
     question = (

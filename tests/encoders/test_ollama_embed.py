@@ -11,7 +11,8 @@ import numpy as np
 import ollama
 import pytest
 
-from rag.encoders.embedder import canonical_name, load_embedder, prefixes_for
+from rag.encoders.embedder import canonical_name, prefixes_for
+from rag.encoders.loading import load_embedder
 from rag.encoders.ollama_embed import EmbeddingError, OllamaEmbedder
 from rag.errors import ConfigError, ModelMismatchError
 from rag.ingest.chunker import Chunker, indexed_text

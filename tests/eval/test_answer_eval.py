@@ -6,19 +6,10 @@ import pytest
 
 from rag.answer.support import figures
 from rag.cli.main import main
-from rag.eval.answers import (
-    MeteredLLM,
-    NumberMatch,
-    format_table,
-    gold_figures,
-    issuer,
-    number_grade,
-    run_answers,
-    score_answer,
-    token_f1,
-    verdict,
-)
+from rag.eval.answers import MeteredLLM, run_answers
+from rag.eval.answers_report import format_table
 from rag.eval.qa import parse_questions
+from rag.eval.scoring import NumberMatch, gold_figures, issuer, number_grade, score_answer, token_f1, verdict
 from rag.settings import AnswerSettings
 from tests.fake_ollama import FakeOllama
 from tests.pdfgen import text_pdf

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from rag.errors import EvalDataError
-from rag.eval.evaluate import EvalReport, ModeRun, QuestionResult, RankedHit, format_table, misses, mode_metrics
 from rag.eval.metrics import doc_matches, hit_at_k, page_matches, percentile, recall_at_k, reciprocal_rank
 from rag.eval.qa import GoldPage, Question, load_questions
+from rag.eval.report import EvalReport, ModeRun, QuestionResult, RankedHit, misses, mode_metrics
+from rag.eval.tables import format_table
 from tests.conftest import SHARED, shared_path
 
 

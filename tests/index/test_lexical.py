@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from rag.errors import IndexCorrupt, StoreError
-from rag.index import lexical
-from rag.index.lexical import BM25_PARAMS, LexicalHit, LexicalIndex, fingerprint
+from rag.index import lexical_snapshot
+from rag.index.lexical import LexicalHit, LexicalIndex
+from rag.index.lexical_snapshot import BM25_PARAMS, fingerprint
 from rag.index.textnorm import BigramTokenizer, WhitespaceTokenizer
 from rag.models import Chunk
 
@@ -267,7 +268,7 @@ def test_failed_commit_leaves_disk_and_memory_at_previous_state(tmp_path, monkey
             raise OSError("disk full")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(lexical.os, "replace", crash_on_commit)
+    monkeypatch.setattr(lexical_snapshot.os, "replace", crash_on_commit)
     with pytest.raises(StoreError, match="disk full"):
         index.add(KOREAN)
     monkeypatch.undo()

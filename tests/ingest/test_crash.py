@@ -7,7 +7,8 @@ import sys
 
 from rag.index.catalog import Catalog
 from rag.index.store import VectorStore
-from rag.ingest.pipeline import _WRITE_BATCH, sha256_file
+from rag.ingest.pipeline import _WRITE_BATCH
+from rag.ingest.sources import sha256_file
 from rag.library import Library
 from tests.conftest import ROOT, shared_path
 

@@ -17,7 +17,7 @@ import pytest
 
 from rag.errors import ExtractionTimeout
 from rag.ingest.ocr import OcrConfig, choose_langs, confidence_from_data, detect_engine, needs_ocr, split_langs
-from rag.ingest.pipeline import Progress
+from rag.ingest.sources import Progress
 from rag.ingest.worker import ExtractionPool
 from rag.models import Chunk, Page, ocr_label
 from rag.settings import Settings
@@ -427,7 +427,7 @@ def test_force_reocrs_pages_that_have_a_text_layer(settings, embedder, scans, tm
 def test_rereading_a_document_with_ocr_replaces_it_whole(settings, embedder, scans, tmp_path):
     """A document already in the collection is re-read with OCR on request (its text layer ignored)."""
     _engine_or_skip("eng")
-    from rag.ingest.pipeline import sha256_file
+    from rag.ingest.sources import sha256_file
     from rag.library import Library
 
     cover = shared_path("pdfs", "general", "rag_lewis2020_arxiv2005.11401.pdf")

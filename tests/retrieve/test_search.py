@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from rag.errors import RagError
-from rag.index.lexical import fingerprint
+from rag.index.lexical_snapshot import fingerprint
 from rag.library import Library
 from tests.conftest import shared_path
 

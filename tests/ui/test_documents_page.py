@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.ingest.pipeline import Source
+from rag.ingest.sources import Source
 from tests.app_support import (
     ATTENTION,
     DOCS_PAGE,
@@ -311,7 +311,7 @@ def test_a_job_lists_the_files_waiting_and_carries_the_embedding_pace_to_the_nex
 def test_chunks_are_reported_as_they_are_embedded_not_per_write_batch(env) -> None:
     """The attention paper's 64 chunks were embedded in one batch after its last page: the count said 0 until
     it jumped to 64. Now each step of at most 16 is reported, after the chunks cut from the pages are."""
-    from rag.ingest.pipeline import Progress
+    from rag.ingest.sources import Progress
     from ui import resources
 
     events: list[tuple[str, int]] = []

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.ingest.pipeline import Source
+from rag.ingest.sources import Source
 from ui.state.uploads import (
     MAX_NAME_CHARS,
     clean_stale_uploads,

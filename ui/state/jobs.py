@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import RagError
-from rag.ingest.pipeline import Progress, Source
+from rag.ingest.sources import Progress, Source
 from rag.models import FileResult
 
 if TYPE_CHECKING:

@@ -8,7 +8,8 @@ import uuid
 from collections.abc import Iterable, Sequence
 
 from rag.answer.chat import Answer, Turn
-from rag.answer.history import NO_ANSWER, StoredMessage
+from rag.answer.export import NO_ANSWER
+from rag.answer.history import StoredMessage
 
 
 def answer_message(answer: Answer, *, notes: Sequence[str] = (), chat_id: str | None = None) -> dict:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from rag.ingest.pipeline import Source
+from rag.ingest.sources import Source
 
 MAX_NAME_CHARS = 160
 _FALLBACK_NAME = "upload.pdf"

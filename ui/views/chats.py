@@ -6,7 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from rag.answer.chat import Answer, AnswerStream, ChatSession, record_exchange
-from rag.answer.history import ChatHistory, ChatSummary, export_filename
+from rag.answer.export import export_filename
+from rag.answer.history import ChatHistory, ChatSummary
 from rag.answer.llm import OllamaLLM
 from rag.errors import RagError
 from rag.library import Library

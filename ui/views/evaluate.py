@@ -10,7 +10,9 @@ import streamlit as st
 from rag.errors import RagError
 from rag.eval import evaluate as ev
 from rag.eval import qa
-from rag.ingest.pipeline import Progress
+from rag.eval.report import EvalReport, misses
+from rag.eval.tables import metric_rows
+from rag.ingest.sources import Progress
 from rag.library import Library
 from rag.mdsafe import escape_markdown
 from rag.retrieve.modes import offered_modes
@@ -27,7 +29,7 @@ class IngestBar(Progress):
         self.bar.progress((index - 1) / total, text=f"Ingesting {index}/{total}: {name}")
 
 
-def run_form(library: Library, settings: Settings, current: str, shared: Path) -> ev.EvalReport | None:
+def run_form(library: Library, settings: Settings, current: str, shared: Path) -> EvalReport | None:
     """The QA set, collection, modes and k to evaluate; a report once the run button is pressed."""
     dev_sets = sorted((shared / "qa").glob("*.jsonl"))
     picked = st.selectbox(
@@ -74,13 +76,13 @@ def run_form(library: Library, settings: Settings, current: str, shared: Path) -
         bar.empty()
 
 
-def report_view(report: ev.EvalReport) -> None:
+def report_view(report: EvalReport) -> None:
     """The metrics table, recall@k per mode as a chart, and the JSON download."""
     st.subheader(escape_markdown(f"{report.source}: {len(report.questions)} questions in {report.collection}"))
     st.caption(escape_markdown(", ".join(f"{k} {v}" for k, v in report.setup.items())))
     if report.missing_docs:
         st.warning(escape_markdown(f"Not in the collection (always missed): {', '.join(report.missing_docs)}"))
-    rows = ev.metric_rows(report)
+    rows = metric_rows(report)
     st.dataframe(pd.DataFrame({m: [v[m] for _, v in rows] for m in report.modes}, index=[n for n, _ in rows]))
     level = "page" if report.metrics[0].page is not None else "doc"
     recall = pd.DataFrame(
@@ -94,14 +96,14 @@ def report_view(report: ev.EvalReport) -> None:
     )
 
 
-def misses_view(report: ev.EvalReport) -> None:
+def misses_view(report: EvalReport) -> None:
     """The questions a mode missed at k, each with its gold items and the hits it got instead."""
     st.subheader("Misses")
     c1, c2, c3 = st.columns(3)
     mode = c1.selectbox("Mode", report.modes, key="miss_mode")
     k = c2.selectbox("Top k", report.ks, index=len(report.ks) - 1, key="miss_k")
     partial = c3.toggle("Also partly missed", key="miss_partial", help="Questions that found only some gold items")
-    found = ev.misses(report, mode, k, partial=partial)
+    found = misses(report, mode, k, partial=partial)
     st.caption(f"{len(found)} of {len(report.questions)} questions without (all) their gold items in the top {k}")
     for miss in found[:100]:
         q = miss.result.question
