@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -52,5 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if any(s.errors for s in report.summaries) else 0
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    # A run in the background (nohup, &) starts with SIGINT ignored; `kill` (SIGTERM) or Ctrl-C stops it the
+    # same way: the questions that finished are scored and printed.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _stop)
     raise SystemExit(main())
