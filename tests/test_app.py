@@ -104,7 +104,7 @@ def test_question_gets_streamed_answer_with_its_own_sources(fake: FakeOllama, en
     messages = at.session_state["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant"]
     assert messages[1]["sources"][0]["file_name"] == PDF_NAME
-    chats = ChatHistory(env.data_dir / "history.sqlite3").list_chats("documents")
+    chats = ChatHistory(env.storage.data_dir / "history.sqlite3").list_chats("documents")
     assert [c.title for c in chats] == ["What is multi-head attention?"]
 
 

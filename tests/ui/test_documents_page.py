@@ -92,7 +92,7 @@ def test_upload_many_with_a_failure_and_an_encrypted_file(env) -> None:
     assert sorted(frame["file"]) == sorted(["attention paper.pdf", ENCRYPTED[-1]])
 
     # Stored by content hash only: no file is named after an upload; staged copies are gone.
-    data = env.data_dir
+    data = env.storage.data_dir
     names = {p.name for p in data.rglob("*")}
     assert not names & {"attention paper.pdf", "broken.pdf", ENCRYPTED[-1], "outside"}
     assert not (data.parent / "outside").exists()
@@ -224,7 +224,7 @@ def test_ingest_job_reports_progress_and_results(env) -> None:
     from ui import resources
 
     library = resources.library(env)
-    bad = env.data_dir / "bad.pdf"
+    bad = env.storage.data_dir / "bad.pdf"
     bad.write_bytes(b"not a pdf")
     sources = [
         Source(shared_path(*KOREAN), "manual.pdf"),
