@@ -54,11 +54,16 @@ class AnswerScore:
         return sum(m.grade == "rounded" for m in self.numbers)
 
 
+# A source's header copied into the answer ("[1] REPORT.pdf, p. 4"): a reference, not a figure or a word of it.
+_SOURCE_REF = re.compile(r"[^\s\[\]]+\.pdf,\s*pp?\.\s*\d+(?:\s*[–-]\s*\d+)?", re.IGNORECASE)
+
+
 def without_markers(text: str) -> str:
-    """The text without its ``[n]`` citation markers (their digits are no figures or words of the answer)."""
+    """The text without its ``[n]`` citation markers and copied source headers (their digits are no figures
+    or words of the answer)."""
     for start, end, _ in reversed(marker_spans(text)):
         text = text[:start] + " " + text[end:]
-    return text
+    return _SOURCE_REF.sub(" ", text)
 
 
 def gold_figures(gold: str, question: str = "") -> list[Figure]:
@@ -97,7 +102,8 @@ def _significant(value: Decimal) -> int:
 
 
 def number_grade(gold: Figure, given: Figure) -> Grade:
-    """How ``given`` gives ``gold``: exact (within one unit of the gold's last digit: 24.25-24.27 for 24.26),
+    """How ``given`` gives ``gold``: exact (within one unit of the gold's last digit: 24.25-24.27 for 24.26;
+    equal for a gold of one or two significant digits, where one unit is another number: 4 is not 5),
     rounded (the gold rounded to the answer's coarser precision: 24.3 or 24 for 24.26) or missing.
 
     Signs are not compared (a table's "(123)" is 123).
@@ -113,7 +119,7 @@ def number_grade(gold: Figure, given: Figure) -> Grade:
         unit = Decimal(10) ** -_decimals(gold.value) * kg
         quantum = Decimal(10) ** -given.decimals * ka
         if quantum <= unit:
-            if abs(target - amount) <= unit:
+            if abs(target - amount) <= (unit if _significant(gold.value) >= 3 else 0):
                 return "exact"
             continue
         # Coarser than the gold: a rounding of it, if it keeps two significant digits ("1" is no answer to 1.33).

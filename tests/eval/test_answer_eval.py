@@ -35,6 +35,16 @@ def test_within_one_unit_of_the_last_gold_digit_is_exact_and_a_coarser_rounding_
     assert score_answer("The ratio is 31.02 [1].", "24.26").verdict == "wrong"
 
 
+def test_one_unit_off_a_small_gold_is_another_number_and_a_copied_source_header_is_no_answer():
+    assert grade("4", "5") == "missing" and grade("6", "5") == "missing" and grade("5", "5") == "exact"
+    assert grade("13", "12") == "missing" and grade("12.0", "12") == "exact"
+    assert grade("125", "124") == "exact"  # three significant digits: one unit is rounding noise
+    # A small model copied the header of a source instead of answering: "p. 4" is not the gold's "5".
+    copied = "[1] 고용노동부_청년일자리창출지원.pdf, p. 4 [2][3]"
+    assert score_answer(copied, "5인 이상 우선지원 기업").verdict == "wrong"
+    assert score_answer("[1] REPORT.pdf, pp. 12–13 [2]", "12").verdict == "wrong"
+
+
 def test_scale_words_currency_and_percent_forms_match_the_gold():
     assert grade("$12,645 million", "$12645.00") == "exact"  # trailing zeros of the gold are formatting
     assert grade("$12.6 billion", "$12645.00") == "rounded"
