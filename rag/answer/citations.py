@@ -11,6 +11,8 @@ _NUM = r"(?:sources?\s*)?\d{1,3}"
 _SEP = r"\s*(?:,|;|-|–|—|\band\b|&)\s*"
 _MARKER = re.compile(rf"\[\s*({_NUM}(?:{_SEP}{_NUM})*)\s*\]", re.IGNORECASE)
 _MARKER_WITH_SPACE = re.compile(r"([ \t]*)" + _MARKER.pattern, re.IGNORECASE)
+#: A source's header copied into an answer ("REPORT.pdf, p. 4", "a.pdf, pp. 2–3"): a reference, not a claim.
+SOURCE_REF = re.compile(r"[^\s\[\]]+\.pdf,\s*pp?\.\s*\d+(?:\s*[–-]\s*\d+)?", re.IGNORECASE)
 _PART = re.compile(r"(\d{1,3})(?:\s*[-–—]\s*(?:sources?\s*)?(\d{1,3}))?", re.IGNORECASE)
 # A range wider than this is almost certainly not a citation of every source in between.
 _MAX_RANGE = 20

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from rag.answer.citations import marker_spans
+from rag.answer.citations import SOURCE_REF, marker_spans
 from rag.answer.terms import key_terms
 
 # -- figures: numbers and dates as written, normalised for comparison ----------------------------------
@@ -292,13 +292,15 @@ def check_support(answer: str, sources: Mapping[int, str]) -> SupportReport:
     everything = _facts("\n\n".join(sources.values()))
     checks: list[CitationCheck] = []
     unsupported: list[Figure] = []
-    for claim in split_claims(answer):
+    for claim in split_claims(SOURCE_REF.sub(" ", answer)):
         claimed = figures(claim.text)
         unsupported += [f for f in claimed if not found_in(f, set(everything.keys), everything.figures)]
         cited = [n for n in claim.sources if n in facts]
         if not cited:
             continue
         terms = _content(key_terms(claim.text))
+        if not terms and not claimed:  # "[2][3]" alone, or a copied source header: nothing claimed to check
+            continue
         held = {n: [f for f in claimed if found_in(f, set(facts[n].keys), facts[n].figures)] for n in cited}
         for n in cited:
             shared = len(terms & facts[n].terms)

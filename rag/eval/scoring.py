@@ -11,7 +11,7 @@ from itertools import takewhile
 from pathlib import Path
 from typing import Literal
 
-from rag.answer.citations import marker_spans
+from rag.answer.citations import SOURCE_REF, marker_spans
 from rag.answer.support import Figure, figures
 from rag.answer.terms import key_terms
 from rag.eval.qa import file_key
@@ -54,16 +54,12 @@ class AnswerScore:
         return sum(m.grade == "rounded" for m in self.numbers)
 
 
-# A source's header copied into the answer ("[1] REPORT.pdf, p. 4"): a reference, not a figure or a word of it.
-_SOURCE_REF = re.compile(r"[^\s\[\]]+\.pdf,\s*pp?\.\s*\d+(?:\s*[–-]\s*\d+)?", re.IGNORECASE)
-
-
 def without_markers(text: str) -> str:
     """The text without its ``[n]`` citation markers and copied source headers (their digits are no figures
     or words of the answer)."""
     for start, end, _ in reversed(marker_spans(text)):
         text = text[:start] + " " + text[end:]
-    return _SOURCE_REF.sub(" ", text)
+    return SOURCE_REF.sub(" ", text)
 
 
 def gold_figures(gold: str, question: str = "") -> list[Figure]:

@@ -175,3 +175,12 @@ def test_key_terms_drop_particles_stopwords_and_units() -> None:
 def test_a_run_of_digits_beyond_decimal_precision_is_no_match_and_no_crash() -> None:
     report = check_support("Net sales were $5.8 billion [1].", {1: "Serial 1" + "0" * 40 + "5 of net sales."})
     assert not report.checks[0].supported and report.unsupported_numbers == ("$5.8 billion",)
+
+
+def test_markers_alone_or_a_copied_source_header_claim_nothing_and_are_not_counted_as_supported() -> None:
+    # A small model replied "[2][3] [4]" or copied a source's header instead of answering (answer benchmark).
+    sources = {1: "The X200 warranty lasts two years.", 2: "Toner: open the front cover.", 3: "x", 4: "y"}
+    assert check_support("[2][3] [4]", sources).checks == ()
+    assert check_support("[1] MANUAL.pdf, p. 3 [2]", sources).checks == ()
+    report = check_support("[1] MANUAL.pdf, p. 3. The warranty lasts two years [1].", sources)
+    assert [(c.source, c.supported) for c in report.checks] == [(1, True)]
