@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from threshold import OFF_TOPIC  # noqa: E402  (bench/ is not a package)
+from threshold import OFF_TOPIC, parse_sets  # noqa: E402  (bench/ is not a package)
 
 GATES = {
     "dense 0.25 (before)": {"min_score": 0.25, "evidence_gate": False},
@@ -51,7 +51,7 @@ class Case:
 
 def cases(lib, collection: str, questions, others: Sequence[str], *, set_out: bool) -> list[Case]:
     """Each question retrieved once, as the chat retrieves it; the gates are then judged on the same hits."""
-    from rag.qa import file_key
+    from rag.eval.qa import file_key
 
     from rag.eval.answers import issuer, searcher
 
@@ -119,7 +119,6 @@ def report(name: str, all_cases: list[Case], truly_absent: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rag.qa import load_questions
 
     from rag.library import Library
     from rag.settings import Settings
@@ -128,10 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("sets", nargs="+", metavar="QA.jsonl:DATA_DIR:COLLECTION")
     p.add_argument("--others", type=int, default=40, help="questions taken from each other set (default 40)")
     args = p.parse_args(argv)
-    sets = []
-    for spec in args.sets:
-        qa, data_dir, collection = spec.rsplit(":", 2)
-        sets.append((Path(qa), Path(data_dir), collection, load_questions(qa)))
+    sets = parse_sets(args.sets)
     for qa, data_dir, collection, questions in sets:
         others = [q.question for other in sets if other[0] != qa for q in other[3][: args.others]]
         lib = Library(Settings.from_env().with_(data_dir=data_dir))

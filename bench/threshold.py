@@ -59,18 +59,25 @@ def gate_scores(lib, collection: str, questions: list[str]) -> np.ndarray:
     return np.array(out)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_sets(specs: list[str]) -> list[tuple[Path, Path, str, list]]:
+    """``QA.jsonl:DATA_DIR:COLLECTION`` specs as (QA path, data dir, collection, its questions)."""
     from rag.eval.qa import load_questions
+
+    sets = []
+    for spec in specs:
+        qa, data_dir, collection = spec.rsplit(":", 2)
+        sets.append((Path(qa), Path(data_dir), collection, load_questions(qa)))
+    return sets
+
+
+def main(argv: list[str] | None = None) -> int:
     from rag.library import Library
     from rag.settings import Settings
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("sets", nargs="+", metavar="QA.jsonl:DATA_DIR:COLLECTION")
     args = p.parse_args(argv)
-    sets = []
-    for spec in args.sets:
-        qa, data_dir, collection = spec.rsplit(":", 2)
-        sets.append((Path(qa), Path(data_dir), collection, load_questions(qa)))
+    sets = parse_sets(args.sets)
     for qa, data_dir, collection, questions in sets:
         others = [q.question for other in sets if other[0] != qa for q in other[3]]
         lib = Library(Settings.from_env().with_(data_dir=data_dir))
