@@ -51,9 +51,8 @@ class Case:
 
 def cases(lib, collection: str, questions, others: Sequence[str], *, set_out: bool) -> list[Case]:
     """Each question retrieved once, as the chat retrieves it; the gates are then judged on the same hits."""
-    from rag.eval.qa import file_key
-
     from rag.eval.answers import issuer, searcher
+    from rag.eval.qa import file_key
 
     present = {file_key(d.file_name) for d in lib.documents(collection)}
     by_issuer: dict[str, set[str]] = {}

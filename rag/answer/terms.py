@@ -24,6 +24,8 @@ UNIT_WORDS = frozenset(
     "percent per cent pct thousand thousands million millions billion billions trillion bn mn usd dollar "
     "dollars won krw eur".split()
 )
+#: The same in Korean: a table's "(단위: 백만원)" is said once, the claim repeats it after each figure.
+KOREAN_UNIT_WORDS = frozenset("원 천원 만원 백만원 천만원 억원 십억원 조원 백만 천만 억 조 퍼센트".split())
 
 
 def _english_stem(word: str) -> str:
@@ -54,6 +56,8 @@ def key_terms(text: str) -> set[str]:
     for run in _RUN.findall(normalize(text)):
         if _HANGUL.fullmatch(run):
             stem = _korean_stem(run)
+            if stem in KOREAN_UNIT_WORDS:
+                continue
             if len(stem) >= 2:
                 terms.update(stem[i : i + 2] for i in range(len(stem) - 1))
             continue

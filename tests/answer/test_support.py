@@ -184,3 +184,10 @@ def test_markers_alone_or_a_copied_source_header_claim_nothing_and_are_not_count
     assert check_support("[1] MANUAL.pdf, p. 3 [2]", sources).checks == ()
     report = check_support("[1] MANUAL.pdf, p. 3. The warranty lasts two years [1].", sources)
     assert [(c.source, c.supported) for c in report.checks] == [(1, True)]
+
+
+def test_a_figure_only_table_claim_with_korean_unit_words_is_supported_by_its_row() -> None:
+    # From the answer benchmark: the passage's table says "(단위: 백만원)" once; the claim repeats the unit.
+    sources = {1: "최근 5년 간 투입된 사업비\n연도 2020 2021 2022\n사업비 796,338 1,121,166 542,769"}
+    assert [c.supported for c in check_support("2020년: 796,338 백만원 [1]", sources).checks] == [True]
+    assert [c.supported for c in check_support("2020년: 796,339 백만원 [1]", sources).checks] == [False]
