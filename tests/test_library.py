@@ -310,3 +310,14 @@ def test_an_interrupted_delete_finishes_at_start_under_another_embedding_model(l
     assert other.catalog.get("documents", doc.doc_id) is None
     assert _chunk_count(library) == 0 and library.original_path(doc.doc_id) is None
     other.close()
+
+
+def test_openings_are_the_first_chunks_of_each_hit_document_once(library):
+    # The not-found gate's evidence beside the hits: a paper's title page names what its later pages do not.
+    [result] = library.ingest([shared_path(*ATTENTION)])
+    hits = library.search("BLEU score of the big Transformer on WMT 2014", k=4, mode="dense")
+    assert len(hits) >= 2  # several hits of one document: its opening is read once
+    openings = library.openings("documents")(hits)
+    chunks = library.document_chunks("documents", result.doc_id)
+    assert sorted(openings) == sorted(c.text for c in chunks[:3])  # one document: its first three chunks, once
+    assert any("Attention Is All You Need" in text for text in openings)

@@ -25,7 +25,7 @@ UNIT_WORDS = frozenset(
     "dollars won krw eur".split()
 )
 #: The same in Korean: a table's "(단위: 백만원)" is said once, the claim repeats it after each figure.
-KOREAN_UNIT_WORDS = frozenset("원 천원 만원 백만원 천만원 억원 십억원 조원 백만 천만 억 조 퍼센트".split())
+KOREAN_UNIT_WORDS = frozenset("천원 만원 백만원 천만원 억원 십억원 조원 백만 천만 퍼센트".split())
 
 
 def _english_stem(word: str) -> str:
