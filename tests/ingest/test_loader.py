@@ -145,6 +145,22 @@ def test_pdfium_engine_reads_the_same_pages_as_pypdf(folder, name):
         assert agreement > 0.8 or not y.text, f"{name} page {x.index}: words agree only {agreement:.0%}"
 
 
+def test_pdfium_engine_writes_table_pages_row_by_row_as_pypdf_does():
+    from rag.ingest.loader import PdfiumReader, open_document
+
+    name = "ULTABEAUTY_2023Q4_EARNINGS.pdf"
+    pdf = shared_path("pdfs", "financebench", name)
+    fast = open_document(pdf, engine="pdfium")
+    assert isinstance(fast, PdfiumReader)
+    a, b = list(iter_pages(fast, name)), list(iter_pages(open_pdf(pdf), name))
+    rows = {p.index: [line for line in p.text.splitlines() if " | " in line] for p in a}
+    # The statements (pages 6-9) and the highlights table (page 3) come through pypdf's layout mode.
+    assert {i for i, r in rows.items() if r} == {2, 5, 6, 7, 8}
+    for x, y in zip(a, b):
+        assert rows[x.index] == [line for line in y.text.splitlines() if " | " in line]
+    assert any(line.startswith("Net sales | ") for line in rows[5])
+
+
 def test_pdfium_engine_leaves_encrypted_files_to_pypdf():
     from rag.ingest.loader import PdfiumReader, open_document
 
