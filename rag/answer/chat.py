@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from rag.answer.citations import clean_citations, normalise_citations, parse_citations
+from rag.answer.citations import clean_citations, normalise_citations, only_pointers, parse_citations
 from rag.answer.declined import declined_text, is_refusal, not_found_text
 from rag.answer.evidence import Evidence, find_evidence
 from rag.answer.history import ChatHistory
@@ -78,6 +78,8 @@ class Answer:
     support: SupportReport | None = None
     #: Why the not-found gate stopped the question ("no passage names Boeing"); None when it did not.
     gate_reason: str | None = None
+    #: The model's complete reply said nothing of its own: no text, or only markers and copied source headers.
+    pointers_only: bool = False
 
     @property
     def cited_hits(self) -> list[tuple[int, Hit]]:
@@ -110,6 +112,7 @@ class Answer:
             "unsupported_numbers": list(self.support.unsupported_numbers) if self.support else [],
             "support_rate": self.support.support_rate if self.support else None,
             "gate_reason": self.gate_reason,
+            "pointers_only": self.pointers_only,
         }
 
 
@@ -228,8 +231,9 @@ class AnswerStream:
             hits=plan.sources,
             cited=() if declined else report.cited,
             invalid_citations=report.invalid,
-            uncited=report.uncited and bool(text.strip()) and not declined,
+            uncited=report.uncited and not only_pointers(text) and not declined,
             declined=declined,
+            pointers_only=complete and not declined and only_pointers(text),
             support=support,
             dropped_sources=plan.dropped,
             incomplete=failure is not None or cut_at_limit,

@@ -114,6 +114,15 @@ def clean_citations(text: str, n_sources: int) -> str:
     return _MARKER_WITH_SPACE.sub(fix, text)
 
 
+def only_pointers(text: str) -> bool:
+    """The text says nothing of its own: empty, or only markers ("[2][3] [4]") and copied source headers.
+
+    Small models sometimes answer with where the answer is instead of what it is.
+    """
+    rest = SOURCE_REF.sub(" ", _MARKER.sub(" ", text))
+    return not re.search(r"[^\W_]", rest)
+
+
 def page_ref(page: int, page_end: int | None = None) -> str:
     """Human page reference from 0-based page indices: "p. 4" or "pp. 4–5"."""
     if page_end is not None and page_end > page:

@@ -180,6 +180,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if answer.invalid_citations:
         shown = ", ".join(f"[{n}]" for n in answer.invalid_citations)
         print(f"warning: the answer cites {shown}, which it was not given: not sources, ignore them", file=sys.stderr)
+    if answer.pointers_only and not answer.incomplete:
+        print("warning: the model gave no answer in words, only source numbers (or nothing)", file=sys.stderr)
     if answer.mode == "answer" and answer.uncited and not answer.declined:
         print("warning: the answer cites none of the sources; check it against them", file=sys.stderr)
     if answer.support is not None and answer.support.unsupported_numbers:

@@ -148,6 +148,27 @@ def test_answer_without_citations_is_flagged(server: FakeOllama, retriever: Over
     assert answer.mode == "answer" and answer.uncited and answer.cited == ()
 
 
+@pytest.mark.parametrize(
+    "reply",
+    ["[2][3] [4]", "[1] doc.pdf, p. 2", "  .", ""],
+    ids=["markers", "copied-header", "punctuation", "empty"],
+)
+def test_a_reply_of_pointers_only_is_marked_as_no_answer(
+    server: FakeOllama, retriever: OverlapRetriever, reply: str
+) -> None:
+    server.queue_chat(reply)
+    answer = make_session(server.url, retriever).answer("How long is the X200 warranty?")
+    assert answer.mode == "answer" and answer.pointers_only
+    assert not answer.uncited and not answer.declined
+    assert answer.outcome()["pointers_only"] is True
+
+
+def test_a_reply_with_words_is_not_pointers_only(server: FakeOllama, retriever: OverlapRetriever) -> None:
+    server.queue_chat("Two years [1].")
+    answer = make_session(server.url, retriever).answer("How long is the X200 warranty?")
+    assert not answer.pointers_only and answer.cited == (1,)
+
+
 def test_nothing_relevant_means_no_model_call(server: FakeOllama, retriever: OverlapRetriever) -> None:
     stream = make_session(server.url, retriever, min_score=0.25).ask("What is the capital of Mongolia?")
     deltas = list(stream)

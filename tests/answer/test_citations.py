@@ -9,6 +9,7 @@ from rag.answer.citations import (
     clean_citations,
     marker_spans,
     normalise_citations,
+    only_pointers,
     page_ref,
     parse_citations,
     source_label,
@@ -133,3 +134,20 @@ def test_marker_spans_give_position_and_numbers() -> None:
         ("[2-3]", (2, 3)),
         ("[Source 4]", (4,)),
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[2][3] [4]", True),
+        ("[1] BOEING_2022_10K.pdf, p. 54\n[2] a.pdf, pp. 3–4", True),
+        ("", True),
+        (" - . ", True),
+        ("21.6% [1]", False),
+        ("Two years [1].", False),
+        ("2년입니다 [1]", False),
+        ("[2021]", False),  # a year in brackets is no marker
+    ],
+)
+def test_only_pointers(text: str, expected: bool) -> None:
+    assert only_pointers(text) is expected

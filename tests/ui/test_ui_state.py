@@ -98,3 +98,15 @@ def test_the_sources_table_is_compact_enough_for_a_phone():
     assert "cited" not in table_rows(sources, answered=False)[0]
     ocr = table_rows([{**sources[2], "ocr": True, "ocr_confidence": 87.0}], answered=False)
     assert ocr[0]["ocr"] == "OCR 87%"
+
+
+def test_an_answer_of_pointers_only_is_said_plainly() -> None:
+    sources = [{"n": 1, "cited": False}, {"n": 2, "cited": True}, {"n": 3, "cited": True}]
+    notices = answer_notices({"mode": "answer", "pointers_only": True, "content": "[2][3]", "sources": sources})
+    assert [n.level for n in notices] == ["warning"]
+    assert "no answer in words, only pointed to sources 2 and 3: read them below" in notices[0].text
+    empty = answer_notices({"mode": "answer", "pointers_only": True, "content": "", "sources": sources[:1]})
+    assert empty[0].text.startswith("The model gave no answer in words. Ask again")
+    # A reply cut off by the stop button is an incomplete answer, said once.
+    cut = answer_notices({"mode": "answer", "pointers_only": True, "incomplete": True, "error": "stopped"})
+    assert [n.text for n in cut] == ["Incomplete answer: stopped"]

@@ -61,6 +61,7 @@ def stored_message(message: StoredMessage, question: str = "") -> dict:
         "incomplete": bool(message.meta.get("incomplete")),
         "uncited": bool(message.meta.get("uncited")),
         "declined": bool(message.meta.get("declined")),
+        "pointers_only": bool(message.meta.get("pointers_only")),
         "unsupported_numbers": list(message.meta.get("unsupported_numbers") or []),
         "support_rate": message.meta.get("support_rate"),
         "dropped_sources": int(message.meta.get("dropped_sources") or 0),

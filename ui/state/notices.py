@@ -47,6 +47,8 @@ def answer_notices(message: dict) -> list[Notice]:
         # The model found no answer in the sources: the app says so, in the question's language.
         notices.append(Notice("warning", declined_text(message.get("question") or "")))
     declined = bool(message.get("declined"))
+    if mode == "answer" and message.get("pointers_only") and not message.get("incomplete") and not declined:
+        notices.append(Notice("warning", pointers_only_text(message.get("sources") or ())))
     if mode == "answer" and message.get("uncited") and not message.get("incomplete") and not declined:
         notices.append(
             Notice("warning", "This answer cites no source: check it against the passages below before relying on it.")
@@ -63,6 +65,21 @@ def answer_notices(message: dict) -> list[Notice]:
         )
     notices.extend(Notice("info", note) for note in message.get("notes") or ())
     return notices
+
+
+def pointers_only_text(sources: Sequence[dict]) -> str:
+    """What to say when the model answered with no words of its own, only source numbers (or nothing)."""
+    cited = [str(s.get("n", i)) for i, s in enumerate(sources, 1) if s.get("cited")]
+    where = ""
+    if cited:
+        where = f", only pointed to source{'s' if len(cited) > 1 else ''} " + (
+            cited[0] if len(cited) == 1 else ", ".join(cited[:-1]) + " and " + cited[-1]
+        )
+        where += ": read " + ("it" if len(cited) == 1 else "them") + " below"
+    return (
+        f"The model gave no answer in words{where}. Ask again, perhaps more precisely; "
+        "a larger model answers more reliably."
+    )
 
 
 #: How a cited source's support check is shown: it holds the claim's figures and words, or it does not.
