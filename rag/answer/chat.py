@@ -223,7 +223,8 @@ class AnswerStream:
         declined = complete and is_refusal(text)
         support = None
         if not declined:
-            support = check_support(text, {i: hit.chunk.text for i, hit in enumerate(plan.sources, start=1)})
+            passages = {i: hit.chunk.text for i, hit in enumerate(plan.sources, start=1)}
+            support = check_support(text, passages, question=base.standalone_query or base.question)
         return replace(
             base,
             mode="answer",

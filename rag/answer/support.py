@@ -281,13 +281,32 @@ def _unique_texts(found: Sequence[Figure]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(f.text for f in found))
 
 
-def check_support(answer: str, sources: Mapping[int, str]) -> SupportReport:
+# Words a sentence uses to point at its sources rather than to say something ("... consists of the steps
+# described in [2] and [3]", "...[2]에서 설명된 단계로 구성되어 있습니다").
+POINTER_WORDS = (
+    "described describe shown show listed list explained explain outlined outline detailed detail mentioned "
+    "mention stated state provided provide given found see refer referred following follow information "
+    "source document passage step consist consists include includes "
+    "설명 나와 나온 제시 명시 언급 참조 참고 구성 다음 내용 출처 자료 문서 단계 포함 이루어 에서"
+)
+# Korean terms are bigrams, and a verb's inflection leaves one or two ("설명된" gives "명된"): a sentence
+# may hold this share of terms outside the question's and the pointer words and still say nothing new
+# (a program named by its parent's name in "…창출지원 사업 집행절차는 [2]에서 설명된 단계로 구성되어 있습니다").
+_RESTATING_SLACK = 1 / 3
+
+
+def check_support(answer: str, sources: Mapping[int, str], question: str = "") -> SupportReport:
     """Check every citation of ``answer`` against ``sources`` (number -> the text the model was given).
 
     A citation is supported when its sentence's figures all appear in that source and enough content
     words do. A sentence citing several sources may draw a figure from each: then every figure must be
-    in one of them, and each cited source must hold at least one figure or enough words.
+    in one of them, and each cited source must hold at least one figure or enough words. Given the
+    ``question``, a sentence without figures that points at its sources ("the steps described in [2]") and
+    otherwise only repeats the question's words claims nothing to check: it shares words with any source
+    it cites. A plain restatement ("Boeing's business is not subject to cyclicality") is still checked.
     """
+    pointing = _content(key_terms(POINTER_WORDS))
+    restating = _content(key_terms(question)) | pointing if question else None
     facts = {n: _facts(text) for n, text in sources.items()}
     everything = _facts("\n\n".join(sources.values()))
     checks: list[CitationCheck] = []
@@ -300,6 +319,13 @@ def check_support(answer: str, sources: Mapping[int, str]) -> SupportReport:
             continue
         terms = _content(key_terms(claim.text))
         if not terms and not claimed:  # "[2][3]" alone, or a copied source header: nothing claimed to check
+            continue
+        if (
+            restating is not None
+            and not claimed
+            and terms & pointing
+            and len(terms - restating) <= _RESTATING_SLACK * len(terms)
+        ):
             continue
         held = {n: [f for f in claimed if found_in(f, set(facts[n].keys), facts[n].figures)] for n in cited}
         for n in cited:

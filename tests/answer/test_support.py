@@ -191,3 +191,23 @@ def test_a_figure_only_table_claim_with_korean_unit_words_is_supported_by_its_ro
     sources = {1: "최근 5년 간 투입된 사업비\n연도 2020 2021 2022\n사업비 796,338 1,121,166 542,769"}
     assert [c.supported for c in check_support("2020년: 796,338 백만원 [1]", sources).checks] == [True]
     assert [c.supported for c in check_support("2020년: 796,339 백만원 [1]", sources).checks] == [False]
+
+
+def test_a_sentence_that_only_points_at_its_sources_is_not_checked() -> None:
+    sources = {1: "집행절차: 1단계 참여신청, 2단계 채용, 3단계 지원금 신청", 2: "참여 기업 요건: 5인 이상"}
+    question = "청년일자리도약장려금 사업 집행절차는 어떤 단계로 되어 있나요?"
+    pointing = "청년일자리도약장려금 사업 집행절차는 [1]와 [2]에서 설명된 단계로 구성되어 있습니다."
+    # Without the question its words meet source 1's, and it would count as supported.
+    assert [c.supported for c in check_support(pointing, sources).checks] == [True, False]
+    assert check_support(pointing, sources, question=question).checks == ()
+    answer = "집행절차는 참여신청, 채용, 지원금 신청 단계입니다 [1]."
+    assert [c.supported for c in check_support(answer, sources, question=question).checks] == [True]
+
+
+def test_a_restated_question_without_pointer_words_is_still_checked() -> None:
+    sources = {1: "Commercial aircraft demand is cyclical and depends on airline profitability."}
+    question = "Is Boeing's business subject to cyclicality?"
+    report = check_support("Boeing's business is not subject to cyclicality [1].", sources, question=question)
+    assert len(report.checks) == 1 and not report.checks[0].supported
+    english = check_support("The risks are described in [1].", sources, question="What are Boeing's main risks?")
+    assert english.checks == ()
