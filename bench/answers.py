@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="write every answer and the table's rows here")
     p.add_argument("--absent-collection", help="ask the questions whose gold documents this collection lacks there")
     p.add_argument("--no-absent", action="store_true", help="no absent-document questions")
+    p.add_argument("--only", choices=("baseline", "page"), help="run one configuration (to compare two checkouts)")
     args = p.parse_args(argv)
     os.environ["RAG_DATA_DIR"] = str(args.data_dir)
     from rag.eval.answers_report import run_command
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             json_path=args.json,
             absent=not args.no_absent,
             absent_collection=args.absent_collection,
+            only=args.only,
             log_to=lambda line: print(line, file=sys.stderr, flush=True),
         )
     finally:

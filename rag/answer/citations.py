@@ -74,6 +74,8 @@ _NEAR_MISS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"\[\^\s*({_N})\s*\]"), r"[\1]"),
     (re.compile(rf"\[\[\s*({_NS})\s*\]\]"), r"[\1]"),
     (re.compile(rf"\[\s*({_N})\s*,\s*(?:p\.|pp\.|pages?)\s*[\d\s,–-]*\]", re.IGNORECASE), r"[\1]"),
+    # A copied source header, "[1] REPORT.pdf, p. 3, the claim": the marker stays, the file and page go.
+    (re.compile(rf"\[({_N})\][ \t]*{SOURCE_REF.pattern}[ \t]*[,:;]?[ \t]*", re.IGNORECASE), r"[\1] "),
     # "Source 3:" or "[Source 3]:" opening a line: the claim that follows is the source's.
     (re.compile(rf"(?m)^([ \t]*(?:[-*•]\s+)?)\[?{_WORD}\s*({_N})\]?\s*:", re.IGNORECASE), r"\1[\2]"),
 )

@@ -130,8 +130,11 @@ def _user_message(blocks: Sequence[str], question: str, language: str | None) ->
     return (
         f"Sources:\n\n{sources}\n\n"
         f"Question: <question>{neutralise(question.strip())}</question>\n\n"
-        "Answer from the sources above only, with their numbers in square brackets, like [1]. "
-        "If they do not hold the answer, say so briefly. " + answer_language_instruction(language)
+        # "with their numbers in square brackets" alone drew replies of bare markers ("[2][3] [4]") from a 1.5B
+        # model: the answer is asked for in words, the number after each sentence.
+        "Answer the question in words, in one to three sentences, using only the sources above. "
+        "End each sentence with its source's number in square brackets, like [1]. "
+        "If the sources do not hold the answer, say so briefly. " + answer_language_instruction(language)
     )
 
 

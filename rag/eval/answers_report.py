@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from rag.library import Library
 
 
-from rag.eval.answers import AnswerRecord, AnswerReport, MeteredLLM, run_answers
+from rag.eval.answers import AnswerRecord, AnswerReport, Config, MeteredLLM, default_configs, run_answers
 
 # -- reporting -------------------------------------------------------------------------------------
 
@@ -56,6 +56,18 @@ def progress_line(record: AnswerRecord) -> str:
     return f"{record.id} [{record.config}, {record.kind}] {outcome}{tokens}{ttft}"
 
 
+def _configs(lib: Library, only: str | None) -> list[Config]:
+    from rag.errors import RagError
+
+    configs = default_configs(lib)
+    if only is None:
+        return configs
+    chosen = [c for c in configs if c.name.startswith({"baseline": "top chunks", "page": "page context"}[only])]
+    if not chosen:
+        raise RagError(f"no {only!r} configuration to run (RAG_CONTEXT_TOKENS=0 turns page context off)")
+    return chosen
+
+
 def run_command(
     qa: Path | str,
     lib: Library,
@@ -68,8 +80,12 @@ def run_command(
     absent_collection: str | None = None,
     base: Path | str | None = None,
     log_to: Callable[[str], None] | None = None,
+    only: str | None = None,
 ) -> AnswerReport:
-    """What ``rag eval --answers`` and ``bench/answers.py`` run: load, check the model, ask, print, write."""
+    """What ``rag eval --answers`` and ``bench/answers.py`` run: load, check the model, ask, print, write.
+
+    ``only``: "baseline" or "page" runs that configuration alone (to compare two versions of the code on one).
+    """
     from rag.errors import LLMError, RagError
     from rag.eval.qa import load_questions
 
@@ -94,6 +110,7 @@ def run_command(
             chat_config=cfg,
             absent=absent,
             absent_collection=absent_collection,
+            configs=_configs(lib, only),
             progress=(lambda r: log_to(progress_line(r))) if log_to else None,
         )
     finally:

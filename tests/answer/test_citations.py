@@ -104,6 +104,9 @@ def test_page_references_are_one_based() -> None:
         ("- Source 2: two years", "- [2] two years"),
         ("보증 기간은 2년입니다 (출처 2).", "보증 기간은 2년입니다 [2]."),
         ("보증 기간은 2년입니다 [출처: 1].", "보증 기간은 2년입니다 [1]."),
+        # The stand-in model copied the source header before its claim.
+        ("[1] 고용_청년.pdf, p. 3, 확정 예산은 657,680 백만원입니다.", "[1] 확정 예산은 657,680 백만원입니다."),
+        ("[2] a_b.pdf, pp. 3–4: two years", "[2] two years"),
     ],
 )
 def test_near_miss_citations_become_markers(text: str, expected: str) -> None:
@@ -121,6 +124,7 @@ def test_near_miss_citations_become_markers(text: str, expected: str) -> None:
         "Sources 2019: none; see (source 2019).",  # four digits: a year, never a source number
         "Array a[3] and f(3) and x^3 and [x]3.",
         "Already fine [1] and [2, 3].",
+        "See [2]; the report.pdf, p. 4 says so.",  # a file named in prose, not a header after its marker
     ],
 )
 def test_years_amounts_and_prose_are_left_alone(text: str) -> None:

@@ -267,3 +267,24 @@ def test_eval_answers_from_the_command_line(library, collection, settings, monke
     data = json.loads(out.read_text(encoding="utf-8"))
     assert [r["verdict"] for r in data["records"]] == ["correct", "partly", "partly", "correct"]
     assert data["summaries"][0]["not_found_accuracy"] is None and data["absent_from"] == "none"
+
+
+def test_one_configuration_alone_for_comparing_two_checkouts(library, collection, tmp_path, monkeypatch):
+    from rag.eval.answers_report import run_command
+
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("\n".join(json.dumps(row) for row in QA[:2]), encoding="utf-8")
+    monkeypatch.setenv("RAG_MIN_SCORE", "-1")
+    with FakeOllama() as server:
+        server.add_model("qwen")
+        for reply in ["OK", *REPLIES[:2]]:
+            server.queue_chat(reply)
+        monkeypatch.setenv("OLLAMA_HOST", server.url)
+        lib = type(library)(library.settings.with_(ollama_host=server.url), embedder=library.embedder)
+        try:
+            report = run_command(qa, lib, collection=collection, model="qwen", absent=False, only="page")
+        finally:
+            lib.close()
+        assert len(server.chat_requests) == 3  # the warm-up and one answer a question
+    assert [s.config for s in report.summaries] == ["page context 1400"]
+    assert {r.config for r in report.records} == {"page context 1400"}
