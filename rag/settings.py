@@ -217,6 +217,8 @@ class RetrievalSettings:
     rrf_k: int = 60
     lexical_weight: float = 0.0
     doc_weight: float = 0.3
+    #: Bonus, as a share of the best hit's score, for documents whose file name holds a year the question names.
+    year_weight: float = 0.1
     max_per_page: int = 1
     # Cross-encoder reranking (rag/encoders/rerank.py): off while no model is named.
     rerank_model: str = ""
@@ -235,6 +237,7 @@ class RetrievalSettings:
             rrf_k=_int("RAG_RRF_K", 60, minimum=1),
             lexical_weight=_float("RAG_LEXICAL_WEIGHT", 0.0, minimum=0.0),
             doc_weight=_float("RAG_DOC_WEIGHT", 0.3, minimum=0.0),
+            year_weight=_float("RAG_YEAR_WEIGHT", 0.1, minimum=0.0),
             max_per_page=_int("RAG_MAX_PER_PAGE", 1),
             rerank_model=rerank_model,
             rerank_top_n=_int("RAG_RERANK_TOP_N", 30, minimum=1),

@@ -76,6 +76,7 @@ def _collection_setup(lib: Library, collection: str) -> tuple[dict, set[str]]:
         "rrf_k": s.retrieval.rrf_k,
         "lexical_weight": s.retrieval.lexical_weight,
         "doc_weight": s.retrieval.doc_weight,
+        "year_weight": s.retrieval.year_weight,
         "rerank_model": s.retrieval.rerank_model,
         "rerank_top_n": s.retrieval.rerank_top_n,
         "documents": len(docs),

@@ -4,7 +4,8 @@ The BM25 indexes are kept in step with the catalogue by ``index.lexical_indexes`
 ready documents.
 
 Hybrid search fuses the dense and BM25 rankings by reciprocal rank, then adds a document-level
-BM25 prior (``fusion.with_document_prior``). The dense ranking's weight is the embedding model's
+BM25 prior (``fusion.with_document_prior``) and a bonus for documents whose file name holds a year the
+question names (``fusion.with_year_prior``). The dense ranking's weight is the embedding model's
 vocabulary fit for the query (``Embedder.fit``): an English-only model reading Korean gets ~0 and
 BM25 takes its weight over, while a model that reads the language keeps the full weight.
 "hybrid+rerank" lets a cross-encoder (``rerank.py``) re-order the first fused candidates.
@@ -24,7 +25,7 @@ from rag.index.catalog import Catalog
 from rag.index.lexical_indexes import LexicalIndexes
 from rag.index.store import VectorStore
 from rag.models import Chunk, Hit
-from rag.retrieve.fusion import fuse_hits, with_document_prior
+from rag.retrieve.fusion import fuse_hits, with_document_prior, with_year_prior, years
 from rag.retrieve.modes import SEARCH_MODES
 from rag.settings import RetrievalSettings
 
@@ -106,6 +107,7 @@ class Searcher:
             )
             doc_scores = {d: s for d, s in index.document_scores(query).items() if d in ready_set}
             fused = with_document_prior(fused, doc_scores, self.settings.doc_weight)
+            fused = with_year_prior(fused, years(query), self.settings.year_weight)
         return self._with_dense_scores(col, self._spread(fused, k), vector)
 
     def _dense(self, col, vector: np.ndarray, n: int, ready: list[str], ready_set: set[str]):

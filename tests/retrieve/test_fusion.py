@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from rag.models import Chunk, Hit
-from rag.retrieve.fusion import fuse_hits, missing_chunk_ids, rrf, with_document_prior
+from rag.retrieve.fusion import fuse_hits, missing_chunk_ids, rrf, with_document_prior, with_year_prior, years
 
 
 def chunk(cid: str) -> Chunk:
@@ -133,3 +133,27 @@ def test_document_prior_reranks_by_normalised_score_plus_document_share():
     # No weight, no document scores: the hits come back as they were.
     assert with_document_prior(hits, {"y": 2.0}, weight=0.0) == hits
     assert with_document_prior(hits, {}, weight=0.5) == hits
+
+
+def test_years_as_questions_and_file_names_write_them():
+    assert years("Boeing's FY2022 gross margin against fiscal 2021?") == {"2022", "2021"}
+    assert years("JOHNSON_JOHNSON_2023Q2_EARNINGS.pdf") == {"2023"}
+    assert years("8K_dated-2023-08-30.pdf") == {"2023"}
+    assert years("2024년 확정 예산") == {"2024"}
+    assert years("revenue of 120221 and 3M's 10-K, page 1999x") == {"1999"}  # not inside a longer number
+    assert years("AMZN 10-Q.pdf") == frozenset()
+
+
+def test_year_prior_moves_up_the_documents_of_the_years_asked_about():
+    def hit(cid: str, file_name: str, score: float) -> Hit:
+        return Hit(Chunk(cid, file_name, file_name, 0, 0, 0, "1", cid, 1), score)
+
+    hits = [hit("a", "BOEING_2018_10K.pdf", 1.0), hit("b", "BOEING_2022_10K.pdf", 0.95), hit("c", "notes.pdf", 0.5)]
+    out = with_year_prior(hits, years("Boeing's FY2022 effective tax rate"), weight=0.1)
+    # 2022's chunk gains 0.1 x the best score (1.0): 1.05 beats 1.0.
+    assert [h.chunk.chunk_id for h in out] == ["b", "a", "c"]
+    assert [h.score for h in out] == pytest.approx([1.05, 1.0, 0.5])
+    # A bonus too small to pass a better hit leaves the order alone; no years or no weight: as they were.
+    assert [h.chunk.chunk_id for h in with_year_prior(hits, frozenset({"2022"}), 0.01)] == ["a", "b", "c"]
+    assert with_year_prior(hits, frozenset(), 0.1) == hits
+    assert with_year_prior(hits, frozenset({"2022"}), 0.0) == hits
