@@ -118,7 +118,6 @@ def report(name: str, all_cases: list[Case], truly_absent: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-
     from rag.library import Library
     from rag.settings import Settings
 

@@ -221,6 +221,7 @@ class AnswerStream:
         complete = failure is None and not cut_at_limit
         # The app words "not found" itself: the model's refusal may be in the wrong language or misleading.
         declined = complete and is_refusal(text)
+        says_nothing = only_pointers(text)
         support = None
         if not declined:
             passages = {i: hit.chunk.text for i, hit in enumerate(plan.sources, start=1)}
@@ -232,9 +233,9 @@ class AnswerStream:
             hits=plan.sources,
             cited=() if declined else report.cited,
             invalid_citations=report.invalid,
-            uncited=report.uncited and not only_pointers(text) and not declined,
+            uncited=report.uncited and not says_nothing and not declined,
             declined=declined,
-            pointers_only=complete and not declined and only_pointers(text),
+            pointers_only=complete and not declined and says_nothing,
             support=support,
             dropped_sources=plan.dropped,
             incomplete=failure is not None or cut_at_limit,

@@ -293,6 +293,7 @@ POINTER_WORDS = (
 # may hold this share of terms outside the question's and the pointer words and still say nothing new
 # (a program named by its parent's name in "…창출지원 사업 집행절차는 [2]에서 설명된 단계로 구성되어 있습니다").
 _RESTATING_SLACK = 1 / 3
+_POINTING = frozenset(_content(key_terms(POINTER_WORDS)))
 
 
 def check_support(answer: str, sources: Mapping[int, str], question: str = "") -> SupportReport:
@@ -305,8 +306,7 @@ def check_support(answer: str, sources: Mapping[int, str], question: str = "") -
     otherwise only repeats the question's words claims nothing to check: it shares words with any source
     it cites. A plain restatement ("Boeing's business is not subject to cyclicality") is still checked.
     """
-    pointing = _content(key_terms(POINTER_WORDS))
-    restating = _content(key_terms(question)) | pointing if question else None
+    restating = _content(key_terms(question)) | _POINTING if question else None
     facts = {n: _facts(text) for n, text in sources.items()}
     everything = _facts("\n\n".join(sources.values()))
     checks: list[CitationCheck] = []
@@ -323,7 +323,7 @@ def check_support(answer: str, sources: Mapping[int, str], question: str = "") -
         if (
             restating is not None
             and not claimed
-            and terms & pointing
+            and terms & _POINTING
             and len(terms - restating) <= _RESTATING_SLACK * len(terms)
         ):
             continue
