@@ -256,7 +256,7 @@ _OVERFLOW_JS = """(marker) => {
 
 def _choose(page, selectbox, option: str, tries: int = 5) -> None:
     """Pick ``option`` in a Streamlit selectbox. A click while its expander is still opening leaves the list
-    closed, so click again until the option shows."""
+    closed, and a rerun can close it again before the option is clicked, so try again until the click lands."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     wanted = page.get_by_role("option").filter(has_text=option)
@@ -264,10 +264,11 @@ def _choose(page, selectbox, option: str, tries: int = 5) -> None:
         selectbox.click()
         try:
             wanted.first.wait_for(timeout=2_000)
+            # A rerun of the page can close the list between showing the option and the click (one CI run).
+            wanted.first.click(timeout=5_000)
         except PlaywrightTimeout:
             page.keyboard.press("Escape")
             continue
-        wanted.first.click()
         return
     raise AssertionError(f"the option {option!r} never showed in the selectbox")
 
