@@ -102,6 +102,9 @@ class Hit:
     lexical_score: float | None = None
     lexical_rank: int | None = None
     rerank_score: float | None = None
+    #: the financial statement this page is, when it was placed for a question naming its items
+    #: (``retrieve.statements``); None for a hit the retrievers ranked there
+    statement: str | None = None
 
     def to_dict(self) -> dict:
         c = self.chunk
@@ -119,6 +122,7 @@ class Hit:
             "lexical_score": self.lexical_score,
             "lexical_rank": self.lexical_rank,
             "rerank_score": self.rerank_score,
+            "statement": self.statement,
             "ocr": c.ocr,
             "ocr_confidence": c.ocr_confidence,
             "text": c.text,

@@ -220,6 +220,9 @@ class RetrievalSettings:
     #: Bonus, as a share of the best hit's score, for documents whose file name holds a year the question names.
     year_weight: float = 0.1
     max_per_page: int = 1
+    #: Place the statements a question's items call for (income statement, balance sheet, cash flows) after the
+    #: best hit (retrieve/statements.py).
+    statement_pages: int = 2
     # Cross-encoder reranking (rag/encoders/rerank.py): off while no model is named.
     rerank_model: str = ""
     rerank_top_n: int = 30
@@ -239,6 +242,7 @@ class RetrievalSettings:
             doc_weight=_float("RAG_DOC_WEIGHT", 0.3, minimum=0.0),
             year_weight=_float("RAG_YEAR_WEIGHT", 0.1, minimum=0.0),
             max_per_page=_int("RAG_MAX_PER_PAGE", 1),
+            statement_pages=_int("RAG_STATEMENT_PAGES", 2, minimum=0),
             rerank_model=rerank_model,
             rerank_top_n=_int("RAG_RERANK_TOP_N", 30, minimum=1),
         )

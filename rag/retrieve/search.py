@@ -14,7 +14,10 @@ BM25 takes its weight over, while a model that reads the language keeps the full
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -27,6 +30,7 @@ from rag.index.store import VectorStore
 from rag.models import Chunk, Hit
 from rag.retrieve.fusion import fuse_hits, with_document_prior, with_year_prior, years
 from rag.retrieve.modes import SEARCH_MODES
+from rag.retrieve.statements import asked_statements, statement_pages, with_statement_pages
 from rag.settings import RetrievalSettings
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,8 @@ log = logging.getLogger(__name__)
 # Dense hits are fetched unfiltered with this many spare, and those of documents not ready (being
 # ingested or deleted) dropped: a `$in` filter over every ready document cost ~450 ms at 100k chunks.
 _SPARE = 40
+# Documents whose statement pages are remembered (a filing's are found by reading all its chunks once).
+_STATEMENT_CACHE = 256
 
 
 class Searcher:
@@ -60,6 +66,9 @@ class Searcher:
         self.settings = settings
         self.title_header = title_header  # how chunks were indexed (an ingest setting): the reranker reads the same
         self.candidates = candidates
+        self._statements: OrderedDict[tuple[str, str], dict] = OrderedDict()
+        self._statements_seen: dict[str, tuple[frozenset[str], int]] = {}
+        self._statements_lock = threading.Lock()
 
     def search(self, query: str, collection: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
         """The best ``k`` chunks; every hit carries each retriever's score and rank."""
@@ -108,6 +117,8 @@ class Searcher:
             doc_scores = {d: s for d, s in index.document_scores(query).items() if d in ready_set}
             fused = with_document_prior(fused, doc_scores, self.settings.doc_weight)
             fused = with_year_prior(fused, years(query), self.settings.year_weight)
+            hits = self._with_statements(col, collection, query, vector, self._spread(fused, k))
+            return self._with_dense_scores(col, hits, vector)
         return self._with_dense_scores(col, self._spread(fused, k), vector)
 
     def _dense(self, col, vector: np.ndarray, n: int, ready: list[str], ready_set: set[str]):
@@ -137,6 +148,42 @@ class Searcher:
                     break
         return out
 
+    def _with_statements(self, col, collection: str, query: str, vector: np.ndarray, hits: list[Hit]) -> list[Hit]:
+        """``hits`` with the statements the question names items of (from the best hit's document) after the first."""
+        kinds = asked_statements(query)[: self.settings.statement_pages]
+        if not kinds or not hits:
+            return hits
+        pages = self._statement_pages(col, collection, hits[0].chunk.doc_id)
+        placed = {}
+        for kind in kinds:
+            if pages.get(kind):
+                _, chunks = pages[kind][0]  # the first: the primary statement comes before the notes' tables
+                vectors = self.store.vectors_by_id(col, [c.chunk_id for c in chunks])
+                sims = {cid: float(np.dot(v, vector)) for cid, v in vectors.items()}
+                best = max(chunks, key=lambda c: sims.get(c.chunk_id, -1.0))
+                placed[kind] = Hit(best, 0.0, dense_score=sims.get(best.chunk_id), statement=kind)
+        return with_statement_pages(hits, placed)
+
+    def _statement_pages(self, col, collection: str, doc_id: str) -> dict:
+        """The statement pages of one document, read once and remembered until the collection changes."""
+        ids, total = self.catalog.ready_summary(collection)
+        seen = (frozenset(ids), total)
+        with self._statements_lock:
+            if self._statements_seen.get(collection) != seen:
+                for key in [key for key in self._statements if key[0] == collection]:
+                    del self._statements[key]
+                self._statements_seen[collection] = seen
+            found = self._statements.get((collection, doc_id))
+            if found is not None:
+                self._statements.move_to_end((collection, doc_id))
+                return found
+        found = statement_pages(self.store.document_chunks(col, doc_id))
+        with self._statements_lock:
+            self._statements[(collection, doc_id)] = found
+            while len(self._statements) > _STATEMENT_CACHE:
+                self._statements.popitem(last=False)
+        return found
+
     def _chunks(self, col, ids: list[str]) -> dict[str, Chunk]:
         return {c.chunk_id: c for c in self.store.chunks_by_id(col, ids)}
 
@@ -150,6 +197,6 @@ class Searcher:
         for h in hits:
             if h.dense_score is None and h.chunk.chunk_id in vectors:
                 sim = float(np.dot(vectors[h.chunk.chunk_id], vector))
-                h = Hit(h.chunk, h.score, sim, None, h.lexical_score, h.lexical_rank, h.rerank_score)
+                h = replace(h, dense_score=sim, dense_rank=None)
             out.append(h)
         return out
