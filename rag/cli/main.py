@@ -107,6 +107,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
             parts.append(f"bm25 {h.lexical_score:.2f} #{h.lexical_rank}")
         if h.rerank_score is not None:
             parts.append(f"rerank {h.rerank_score:.3f}")
+        if h.statement:
+            parts.append(f"placed: the {h.statement} the question calls for")
         if c.ocr:
             parts.append(ocr_label(c.ocr, c.ocr_confidence))
         detail = f" ({', '.join(parts)})" if parts else ""

@@ -66,3 +66,33 @@ def test_errors_are_messages_not_tracebacks(cli_env, capsys):
         with pytest.raises(SystemExit) as exit_:
             main(["search", "anything", "-k", bad])
         assert exit_.value.code == 2 and "-k" in capsys.readouterr().err
+
+
+def test_search_says_which_passage_is_a_statement_placed_for_the_question(cli_env, capsys):
+    pdf = shared_path("pdfs", "financebench", "ULTABEAUTY_2023Q4_EARNINGS.pdf")
+    assert main(["ingest", "-q", str(pdf)]) == 0
+    capsys.readouterr()
+    assert (
+        main(["search", "What were Ulta Beauty's capital expenditures and net sales in fiscal 2022?", "-k", "3"]) == 0
+    )
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line[:2] in ("1.", "2.", "3.")]
+    assert [("placed: the cash flow statement the question calls for" in line) for line in lines] == [
+        False,
+        True,
+        False,
+    ]
+    assert lines[1].startswith(f"2. {pdf.name}  p. 8 ")
+    assert (
+        main(
+            [
+                "search",
+                "What were Ulta Beauty's capital expenditures and net sales in fiscal 2022?",
+                "-k",
+                "3",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    assert [h["statement"] for h in json.loads(capsys.readouterr().out)] == [None, "cash flow statement", None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag.retrieve.modes import offered_modes
-from ui.state.notices import Notice, answer_notices
+from ui.state.notices import Notice, answer_notices, scores_text
 
 
 def test_each_kind_of_answer_is_headlined_as_what_it_is():
@@ -110,3 +110,15 @@ def test_an_answer_of_pointers_only_is_said_plainly() -> None:
     # A reply cut off by the stop button is an incomplete answer, said once.
     cut = answer_notices({"mode": "answer", "pointers_only": True, "incomplete": True, "error": "stopped"})
     assert [n.text for n in cut] == ["Incomplete answer: stopped"]
+
+
+def test_scores_are_named_and_a_placed_statement_says_why_it_is_there():
+    ranked = {"dense_score": 0.62, "lexical_score": 4.5, "score": 0.0312}
+    assert scores_text(ranked) == (
+        "match 0.62 (cosine) · keywords 4.50 (BM25) · ranking 0.0312 (the order: both rankings fused)"
+    )
+    placed = {"dense_score": 0.41, "score": 1.2, "statement": "cash flow statement"}
+    assert scores_text(placed) == (
+        "match 0.41 (cosine) · placed here: the document's cash flow statement, which the question's items call for"
+    )
+    assert scores_text({"dense_score": 0.5, "score": 0.5}) == "match 0.50 (cosine)"

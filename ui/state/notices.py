@@ -160,3 +160,21 @@ def table_rows(sources: Sequence[dict], *, answered: bool) -> list[dict]:
 
 #: How the chat's search modes are offered to users (the labels live with the modes).
 MODE_LABELS = {mode: info.label for mode, info in MODES.items()}
+
+
+def scores_text(source: dict) -> str:
+    """Every score a passage got, each named with what it measures: the scales differ (a BM25 4.5 beside a
+    cosine 0.72 says nothing about which is better)."""
+    parts = []
+    for name, label in (("dense", "match {:.2f} (cosine)"), ("lexical", "keywords {:.2f} (BM25)")):
+        value = source.get(f"{name}_score")
+        if value is not None:
+            parts.append(label.format(value))
+    if source.get("rerank_score") is not None:
+        parts.append(f"reranker {source['rerank_score']:.3f}")
+    score = source.get("score")
+    if source.get("statement"):
+        parts.append(f"placed here: the document's {source['statement']}, which the question's items call for")
+    elif score is not None and score != source.get("dense_score"):
+        parts.append(f"ranking {score:.4f} (the order: both rankings fused)")
+    return " · ".join(parts)

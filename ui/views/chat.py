@@ -21,7 +21,7 @@ from rag.settings import AnswerSettings, Settings
 from ui import resources
 from ui.state.highlight import passage_highlight, passage_markdown
 from ui.state.messages import history_turns, live_message
-from ui.state.notices import MODE_LABELS, answer_notices, pages_label, short_name, table_rows
+from ui.state.notices import MODE_LABELS, answer_notices, pages_label, scores_text, short_name, table_rows
 from ui.views.common import Ollama
 
 ANSWER_COLUMNS = [1, 1]  # answer | its sources (the table needs about 300 px)
@@ -81,22 +81,6 @@ def sources_table(message: dict) -> None:
     st.caption(_TABLE_CAPTION)
 
 
-def _scores(source: dict) -> str:
-    """Every score a passage got, each named with what it measures: the scales differ (a BM25 4.5 beside a
-    cosine 0.72 says nothing about which is better)."""
-    parts = []
-    for name, label in (("dense", "match {:.2f} (cosine)"), ("lexical", "keywords {:.2f} (BM25)")):
-        value = source.get(f"{name}_score")
-        if value is not None:
-            parts.append(label.format(value))
-    if source.get("rerank_score") is not None:
-        parts.append(f"reranker {source['rerank_score']:.3f}")
-    score = source.get("score")
-    if score is not None and score != source.get("dense_score"):
-        parts.append(f"ranking {score:.4f} (the order: both rankings fused)")
-    return " · ".join(parts)
-
-
 def page_preview(library: Library, source: dict, key: str) -> None:
     """The cited page as an image, rendered on demand."""
     page = int(source.get("page", 0))
@@ -139,7 +123,7 @@ def passage_cards(library: Library, message: dict, *, previews: bool = True) -> 
         ocr = ocr_label(bool(source.get("ocr")), source.get("ocr_confidence"))
         label = f"[{n}] p. {pages_label(source)} · {short_name(str(source.get('file_name', '?')))}"
         with st.expander(escape_markdown(label + (f" · {ocr}" if ocr else "")) + cited, expanded=False):
-            scores = _scores(source)
+            scores = scores_text(source)
             st.caption(escape_markdown(str(source.get("file_name", "?"))) + (" · " + scores if scores else ""))
             if source.get("missing_numbers"):
                 missing = ", ".join(str(m) for m in source["missing_numbers"])
