@@ -10,8 +10,9 @@ letters as initials ("JnJ": "Johnson & Johnson", "PP&E": "property, plant and eq
 A question is without evidence when most of its names are missing (a name written only in capitals, like
 "CAGR" or "USD", counts when found but not when missing: such terms are often spelled out or absent from
 a document that answers), or when it asks about years none of the passages mention. Korean has no
-capitals, so for a Korean question the share of its content terms (stem bigrams) found is the evidence
-instead. Pure functions over strings; thresholds from ``bench/notfound.py`` (see the README).
+capitals: a Korean question's names are its long compound nouns ("청년일자리도약장려금", "고용보험법"), found
+when half their bigrams are, and the share of all its content terms (stem bigrams) found is evidence as well.
+Pure functions over strings; thresholds from ``bench/notfound.py`` (see the README).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from rag.answer.language import is_korean
-from rag.answer.terms import key_terms
+from rag.answer.terms import bigrams, key_terms, korean_names
 
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+|\n+")
 _TOKEN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9&.'’-]*[A-Za-z0-9])?(?:['’]s)?")
@@ -43,6 +44,9 @@ _COMMON = frozenset(
 MISSING_NAMES_SHARE = 0.5
 #: A Korean question whose content terms are mostly absent from the passages (bench/notfound.py).
 KOREAN_MIN_COVERAGE = 0.3
+#: A Korean name counts as shown when this share of its bigrams is in the passages: spacing differs
+#: ("청년 일자리 창출지원" for "청년일자리창출지원") and the passage may name it in part.
+KOREAN_NAME_COVERAGE = 0.5
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,11 @@ def find_evidence(question: str, passages: Sequence[str], file_names: Sequence[s
         terms = key_terms(question)
         seen = set().union(*(key_terms(p) for p in passages)) if passages else set()
         coverage = len(terms & seen) / len(terms) if terms else None
+        # Korean has no capitals: its names are the long compound nouns, looked for by their bigrams.
+        named = seen.union(*(key_terms(name) for name in file_names))
+        for name in korean_names(question):
+            grams = bigrams(name)
+            (found if len(grams & named) / len(grams) >= KOREAN_NAME_COVERAGE else missing).append(name)
     return Evidence(
         names_found=tuple(found),
         names_missing=tuple(missing),

@@ -65,3 +65,28 @@ def key_terms(text: str) -> set[str]:
             continue
         terms.add(_english_stem(run))
     return terms
+
+
+# A Korean word ending as a verb or an adjective does ("충족해야", "무엇인가요", "시작했나요", "한시적인"), not a name.
+_KO_PREDICATE = re.compile(r"(야|서|요|까|는가|인가|며|고|기|다|니|면|지|게|죠|적인)$")
+
+
+def korean_names(text: str, min_length: int = 4) -> list[str]:
+    """The long Korean nouns of a text, as stems ("청년일자리도약장려금은" -> "청년일자리도약장려금").
+
+    What a Korean question names (a programme, a law, an agency) is a long compound noun where English would
+    capitalise it; a word of under ``min_length`` syllables is most often a common one ("사업", "목적").
+    """
+    names: list[str] = []
+    for run in _HANGUL.findall(normalize(text)):
+        if _KO_PREDICATE.search(run):
+            continue
+        stem = _korean_stem(run)
+        if len(stem) >= min_length and stem not in names:
+            names.append(stem)
+    return names
+
+
+def bigrams(word: str) -> set[str]:
+    """A word's character bigrams, as ``key_terms`` splits a Korean stem."""
+    return {word[i : i + 2] for i in range(len(word) - 1)}

@@ -6,6 +6,7 @@ import pytest
 
 from rag.answer.declined import NOT_FOUND_TEXT, not_found_text
 from rag.answer.evidence import find_evidence, question_names, question_years
+from rag.answer.terms import korean_names
 
 
 @pytest.mark.parametrize(
@@ -79,6 +80,36 @@ def test_korean_questions_are_judged_by_the_share_of_their_terms_found() -> None
     ev = find_evidence(q, ["LaTeX 문서의 글꼴을 바꾸는 방법은 다음과 같습니다."])
     assert ev.coverage is not None and ev.coverage < 0.3 and ev.lacking
     assert find_evidence("What is label smoothing?", ["label smoothing"]).coverage is None  # English: names
+
+
+@pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("청년일자리도약장려금은 어떤 조건을 충족해야 받을 수 있나요?", ["청년일자리도약장려금"]),  # no verbs
+        ("한시적인 청년채용장려금 사업의 목적은 무엇인가?", ["청년채용장려금"]),  # no adjectives, no short nouns
+        ("고용보험법은 언제 제정되었나요?", ["고용보험법"]),
+        ("구직급여 수급자는 어떤 조건에서 광역구직활동비를 받을 수 있나요?", ["구직급여", "광역구직활동비"]),
+        ("이주비의 지급 조건은 무엇인가요?", []),
+        ("What is label smoothing?", []),
+    ],
+)
+def test_korean_names_are_the_long_nouns(question, names) -> None:
+    assert korean_names(question) == names
+
+
+def test_a_korean_question_naming_what_no_passage_shows_is_lacking() -> None:
+    q = "청년일자리도약장려금은 어떤 기업을 대상으로 지원하는가요?"
+    # Common words enough to pass the 30% share of terms, but not the programme.
+    unrelated = ["이 문서는 기업과 대상 독자를 위해 어떤 지원을 하는지 설명합니다. 청년 독자를 위한 장은 없습니다."]
+    ev = find_evidence(q, unrelated)
+    assert ev.coverage is not None and ev.coverage >= 0.3
+    assert ev.lacking and ev.unshown == ("청년일자리도약장려금",)
+    assert not_found_text(q, ev) == (
+        "문서에서 답을 찾지 못했습니다. 찾은 구절 어디에도 “청년일자리도약장려금”에 대한 내용이 없습니다."
+    )
+    # Spaced otherwise, or only in the file's name, it is shown.
+    assert not find_evidence(q, ["청년 일자리 도약 장려금은 5인 이상 기업을 대상으로 지원합니다."]).lacking
+    assert not find_evidence(q, unrelated, ["고용노동부_청년일자리도약장려금.pdf"]).lacking
 
 
 def test_the_not_found_wording_names_what_is_missing_in_the_question_language() -> None:
