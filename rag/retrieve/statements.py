@@ -134,6 +134,7 @@ def with_statement_pages(hits: Sequence[Hit], statements: Mapping[str, Hit], kee
     own = new + [hits[i] for i in slots]
     out = list(hits)
     for slot, hit in zip(slots, own):
-        # A placed page takes the score of the slot it lands in, so the scores still fall down the list.
-        out[slot] = replace(hit, score=hits[slot].score) if hit.statement else hit
+        # Each takes the score of the slot it lands in, so the scores still fall down the list even where a
+        # moved hit passes another document's.
+        out[slot] = hit if hit.score == hits[slot].score else replace(hit, score=hits[slot].score)
     return out

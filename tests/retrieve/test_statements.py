@@ -106,7 +106,7 @@ def test_placed_statements_take_only_their_own_documents_slots():
     assert [(h.chunk.doc_id, h.chunk.page) for h in out] == [("a", 1), ("b", 4), ("a", 9), ("a", 2), ("b", 5)]
     assert out[2].statement == INCOME and out[2].score == 0.7  # the score of the slot it took
     assert [h.score for h in out] == sorted((h.score for h in out), reverse=True)
-    assert out[3] is hits[2]
+    assert out[3].chunk is hits[2].chunk and out[3].score == 0.6  # moved down a slot, with that slot's score
 
 
 def test_statement_already_shown_or_of_another_document_changes_nothing():
@@ -150,3 +150,10 @@ def test_a_statement_the_retrievers_ranked_keeps_its_place():
     cash, income = Hit(chunk("a", 7, 70), 0.0, statement=CASH_FLOW), Hit(chunk("a", 5, 50), 0.0, statement=INCOME)
     out = with_statement_pages(hits, {CASH_FLOW: cash, INCOME: income})
     assert [(h.chunk.page, h.statement) for h in out] == [(1, None), (7, CASH_FLOW), (5, None)]
+
+
+def test_a_hit_moved_past_another_documents_takes_its_slots_score():
+    hits = [hit("a", 1, 0.9), hit("a", 2, 0.85), hit("b", 4, 0.8), hit("a", 3, 0.6)]
+    out = with_statement_pages(hits, {INCOME: Hit(chunk("a", 9, 90), 0.0, statement=INCOME)})
+    assert [(h.chunk.doc_id, h.chunk.page) for h in out] == [("a", 1), ("a", 9), ("b", 4), ("a", 2)]
+    assert [h.score for h in out] == [0.9, 0.85, 0.8, 0.6]  # a's page 2 (0.85) now ranks below b's 0.8
