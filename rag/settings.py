@@ -220,8 +220,8 @@ class RetrievalSettings:
     #: Bonus, as a share of the best hit's score, for documents whose file name holds a year the question names.
     year_weight: float = 0.1
     max_per_page: int = 1
-    #: Place the statements a question's items call for (income statement, balance sheet, cash flows) after the
-    #: best hit (retrieve/statements.py).
+    #: At most this many statements a question's items call for (income statement, balance sheet, cash flows)
+    #: placed after the best hit (retrieve/statements.py); 0: off.
     statement_pages: int = 2
     # Cross-encoder reranking (rag/encoders/rerank.py): off while no model is named.
     rerank_model: str = ""
