@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 from rag.answer.language import is_korean
 from rag.answer.terms import bigrams, key_terms, korean_names
+from rag.index.textnorm import YEAR
 
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+|\n+")
 _TOKEN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9&.'’-]*[A-Za-z0-9])?(?:['’]s)?")
-_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 _FISCAL = re.compile(r"(?:FY|CY|Q[1-4]|H[12])(?:\s?(?:19|20)?\d\d)?")
 _POSSESSIVE = re.compile(r"['’]s$")
 _WORDS = re.compile(r"[0-9a-z\uac00-\ud7a3]+")
@@ -101,7 +101,7 @@ def _is_capitals(token: str) -> bool:
 
 def _is_name_token(token: str, first: bool) -> bool:
     bare = _bare(token)
-    if not bare or _YEAR.search(bare) or _FISCAL.fullmatch(bare) or bare.casefold() in _COMMON:
+    if not bare or YEAR.search(bare) or _FISCAL.fullmatch(bare) or bare.casefold() in _COMMON:
         return False
     mixed = any(c.isdigit() for c in bare) and any(c.isalpha() for c in bare)  # 3M, 10X
     inner_capital = any(c.isupper() for c in bare[1:])  # JnJ, iPhone, PP&E
@@ -135,7 +135,7 @@ def question_names(question: str) -> list[str]:
 
 def question_years(question: str) -> list[str]:
     """Four-digit years the question asks about (FY2019 counts as 2019)."""
-    return list(dict.fromkeys(_YEAR.findall(question)))
+    return list(dict.fromkeys(YEAR.findall(question)))
 
 
 def _fold(text: str) -> str:

@@ -77,6 +77,7 @@ def _collection_setup(lib: Library, collection: str) -> tuple[dict, set[str]]:
         "lexical_weight": s.retrieval.lexical_weight,
         "doc_weight": s.retrieval.doc_weight,
         "year_weight": s.retrieval.year_weight,
+        "statement_pages": s.retrieval.statement_pages,
         "rerank_model": s.retrieval.rerank_model,
         "rerank_top_n": s.retrieval.rerank_top_n,
         "documents": len(docs),

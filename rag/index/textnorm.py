@@ -31,6 +31,16 @@ STOPWORDS: frozenset[str] = frozenset(
 )
 
 
+#: A four-digit year (1900-2099) as questions, file names and passages write it: "FY2022", "2023Q2",
+#: "2023-08-30", "2022년" (not inside a longer number).
+YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
+
+
+def years(text: str) -> frozenset[str]:
+    """The four-digit years (1900-2099) written in ``text``."""
+    return frozenset(YEAR.findall(text))
+
+
 def normalize(text: str) -> str:
     """NFKC-normalise and case-fold, so full-width forms, ligatures and case all match."""
     return unicodedata.normalize("NFKC", text).casefold()

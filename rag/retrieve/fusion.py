@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from rag.index.textnorm import years
 from rag.models import Chunk, Hit
 
 log = logging.getLogger(__name__)
@@ -130,16 +130,6 @@ def with_document_prior(hits: Sequence[Hit], doc_scores: Mapping[str, float], we
         rescored.append(replace(h, score=base + weight * doc_scores.get(h.chunk.doc_id, 0.0) / top))
     # A stable sort keeps the fused order among equal scores.
     return sorted(rescored, key=lambda h: -h.score)
-
-
-# A year as a question or a file name writes it: "FY2022", "2023Q2", "2023-08-30", "2022년" (not inside a
-# longer number).
-_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
-
-
-def years(text: str) -> frozenset[str]:
-    """The four-digit years (1900-2099) written in ``text``."""
-    return frozenset(_YEAR.findall(text))
 
 
 def with_year_prior(hits: Sequence[Hit], question_years: frozenset[str], weight: float) -> list[Hit]:

@@ -5,7 +5,9 @@ ready documents.
 
 Hybrid search fuses the dense and BM25 rankings by reciprocal rank, then adds a document-level
 BM25 prior (``fusion.with_document_prior``) and a bonus for documents whose file name holds a year the
-question names (``fusion.with_year_prior``). The dense ranking's weight is the embedding model's
+question names (``fusion.with_year_prior``). When the question names items of a company's statements, the
+best hit's document's income statement, balance sheet or cash flow statement is placed after the best hit
+(``statements.py``). The dense ranking's weight is the embedding model's
 vocabulary fit for the query (``Embedder.fit``): an English-only model reading Korean gets ~0 and
 BM25 takes its weight over, while a model that reads the language keeps the full weight.
 "hybrid+rerank" lets a cross-encoder (``rerank.py``) re-order the first fused candidates.
@@ -27,8 +29,9 @@ from rag.errors import RagError
 from rag.index.catalog import Catalog
 from rag.index.lexical_indexes import LexicalIndexes
 from rag.index.store import VectorStore
+from rag.index.textnorm import years
 from rag.models import Chunk, Hit
-from rag.retrieve.fusion import fuse_hits, with_document_prior, with_year_prior, years
+from rag.retrieve.fusion import fuse_hits, with_document_prior, with_year_prior
 from rag.retrieve.modes import SEARCH_MODES
 from rag.retrieve.statements import asked_statements, statement_pages, with_statement_pages
 from rag.settings import RetrievalSettings
@@ -67,7 +70,7 @@ class Searcher:
         self.title_header = title_header  # how chunks were indexed (an ingest setting): the reranker reads the same
         self.candidates = candidates
         self._statements: OrderedDict[tuple[str, str], dict] = OrderedDict()
-        self._statements_seen: dict[str, tuple[frozenset[str], int]] = {}
+        self._statements_seen: dict[str, tuple[set[str], int]] = {}
         self._statements_lock = threading.Lock()
 
     def search(self, query: str, collection: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
@@ -86,7 +89,7 @@ class Searcher:
             return rerank(reranker, query, fused, k, top_n=self.settings.rerank_top_n, title_header=self.title_header)
         embedder = self.embedder()
         col = self.store.open(collection, embedder.name, embedder.dim)
-        ready = self.catalog.ready_ids(collection)
+        ready, chunk_total = self.catalog.ready_summary(collection)
         ready_set = set(ready)
         n = max(k, self.candidates)
         vector = embedder.embed_query(query)
@@ -117,7 +120,8 @@ class Searcher:
             doc_scores = {d: s for d, s in index.document_scores(query).items() if d in ready_set}
             fused = with_document_prior(fused, doc_scores, self.settings.doc_weight)
             fused = with_year_prior(fused, years(query), self.settings.year_weight)
-            hits = self._with_statements(col, collection, query, vector, self._spread(fused, k))
+            state = (ready_set, chunk_total)
+            hits = self._with_statements(col, collection, state, query, vector, self._spread(fused, k))
             return self._with_dense_scores(col, hits, vector)
         return self._with_dense_scores(col, self._spread(fused, k), vector)
 
@@ -148,12 +152,17 @@ class Searcher:
                     break
         return out
 
-    def _with_statements(self, col, collection: str, query: str, vector: np.ndarray, hits: list[Hit]) -> list[Hit]:
-        """``hits`` with the statements the question names items of (from the best hit's document) after the first."""
+    def _with_statements(
+        self, col, collection: str, state: tuple[set[str], int], query: str, vector: np.ndarray, hits: list[Hit]
+    ) -> list[Hit]:
+        """``hits`` with the statements the question names items of (from the best hit's document) after the first.
+
+        ``state``: the collection's ready documents and their chunk count, as this search read them.
+        """
         kinds = asked_statements(query)[: self.settings.statement_pages]
         if not kinds or not hits:
             return hits
-        pages = self._statement_pages(col, collection, hits[0].chunk.doc_id)
+        pages = self._statement_pages(col, collection, state, hits[0].chunk.doc_id)
         placed = {}
         for kind in kinds:
             if pages.get(kind):
@@ -164,15 +173,13 @@ class Searcher:
                 placed[kind] = Hit(best, 0.0, dense_score=sims.get(best.chunk_id), statement=kind)
         return with_statement_pages(hits, placed)
 
-    def _statement_pages(self, col, collection: str, doc_id: str) -> dict:
+    def _statement_pages(self, col, collection: str, state: tuple[set[str], int], doc_id: str) -> dict:
         """The statement pages of one document, read once and remembered until the collection changes."""
-        ids, total = self.catalog.ready_summary(collection)
-        seen = (frozenset(ids), total)
         with self._statements_lock:
-            if self._statements_seen.get(collection) != seen:
+            if self._statements_seen.get(collection) != state:
                 for key in [key for key in self._statements if key[0] == collection]:
                     del self._statements[key]
-                self._statements_seen[collection] = seen
+                self._statements_seen[collection] = state
             found = self._statements.get((collection, doc_id))
             if found is not None:
                 self._statements.move_to_end((collection, doc_id))
