@@ -20,6 +20,7 @@ from rag.answer.prompt import (
     build_rewrite_messages,
     clean_rewrite,
 )
+from rag.answer.repoint import CitationMove, repoint_citations
 from rag.answer.support import SupportReport, check_support
 from rag.errors import LLMError, LLMTimeout, LLMUnavailable, ModelNotFound, RagError, StreamInterrupted
 from rag.models import Hit
@@ -56,7 +57,8 @@ class Answer:
     ``hits`` are the numbered sources ([1] is ``hits[0]``) in answer mode, and the nearest passages
     otherwise. ``text`` has near-miss citations rewritten as [n] and those of numbers never given removed.
     ``declined``: the model said the sources do not hold the answer; ``text`` is then the app's own
-    not-found wording in the question's language. ``support``: each citation checked against its source.
+    not-found wording in the question's language. ``support``: each citation checked against its source,
+    after ``moved_citations`` pointed a sentence's citation at the source holding its figures.
     """
 
     question: str
@@ -80,6 +82,8 @@ class Answer:
     gate_reason: str | None = None
     #: The model's complete reply said nothing of its own: no text, or only markers and copied source headers.
     pointers_only: bool = False
+    #: Citations the app moved: the model cited a source without the sentence's figures, another holds them.
+    moved_citations: tuple[CitationMove, ...] = ()
 
     @property
     def cited_hits(self) -> list[tuple[int, Hit]]:
@@ -113,6 +117,7 @@ class Answer:
             "support_rate": self.support.support_rate if self.support else None,
             "gate_reason": self.gate_reason,
             "pointers_only": self.pointers_only,
+            "moved_citations": [move.note() for move in self.moved_citations],
         }
 
 
@@ -212,7 +217,7 @@ class AnswerStream:
             return _failed(base, failure)
         n = len(plan.sources)
         normalised = normalise_citations(raw)  # <source id="3">, (source 3), 【3】 ... are citations too
-        report = parse_citations(normalised, n)
+        invalid = parse_citations(normalised, n).invalid
         text = clean_citations(normalised, n)
         cut_at_limit = failure is None and self._tokens.done_reason == "length"
         error = str(failure) if failure else None
@@ -222,21 +227,24 @@ class AnswerStream:
         # The app words "not found" itself: the model's refusal may be in the wrong language or misleading.
         declined = complete and is_refusal(text)
         says_nothing = only_pointers(text)
-        support = None
+        support, moves = None, ()
         if not declined:
             passages = {i: hit.chunk.text for i, hit in enumerate(plan.sources, start=1)}
+            text, moves = repoint_citations(text, passages)
             support = check_support(text, passages, question=base.standalone_query or base.question)
+        report = parse_citations(text, n)
         return replace(
             base,
             mode="answer",
             text=declined_text(base.question) if declined else text,
             hits=plan.sources,
             cited=() if declined else report.cited,
-            invalid_citations=report.invalid,
+            invalid_citations=invalid,
             uncited=report.uncited and not says_nothing and not declined,
             declined=declined,
             pointers_only=complete and not declined and says_nothing,
             support=support,
+            moved_citations=moves,
             dropped_sources=plan.dropped,
             incomplete=failure is not None or cut_at_limit,
             error=error,

@@ -192,25 +192,39 @@ class Claim:
     sources: tuple[int, ...]
 
 
+def sentence_pieces(line: str) -> list[str]:
+    """One line cut into its sentences as written, markers included (joined, they give the line back); a
+    marker after the full stop ("… two years. [1]") belongs to the sentence before it."""
+    start = 0
+    pieces = []
+    for m in _SENTENCE_END.finditer(line):
+        pieces.append(line[start : m.end()])
+        start = m.end()
+    pieces.append(line[start:])
+    return pieces
+
+
+def claim_text(piece: str) -> str:
+    """A sentence as checked: without its markers or spaces before its stops."""
+    text = piece
+    for begin, end, _ in reversed(marker_spans(text)):
+        text = text[:begin] + text[end:]
+    return _SPACE_BEFORE_STOP.sub(r"\1", " ".join(text.split()))
+
+
+def list_prefix(line: str) -> int:
+    """Length of the line's list number or heading hashes (layout, not a figure), 0 without one."""
+    m = _LIST_NUMBER.match(line)
+    return m.end() if m else 0
+
+
 def split_claims(answer: str) -> list[Claim]:
-    """The answer's sentences (line by line), each with its markers; a marker after the full stop
-    ("… two years. [1]") belongs to the sentence before it."""
+    """The answer's sentences (line by line), each with its markers (``sentence_pieces``)."""
     claims = []
     for line in answer.splitlines():
-        line = _LIST_NUMBER.sub("", line)
-        start = 0
-        pieces = []
-        for m in _SENTENCE_END.finditer(line):
-            pieces.append(line[start : m.end()])
-            start = m.end()
-        pieces.append(line[start:])
-        for piece in pieces:
-            markers = marker_spans(piece)
-            cited = tuple(dict.fromkeys(n for _, _, numbers in markers for n in numbers))
-            text = piece
-            for begin, end, _ in reversed(markers):
-                text = text[:begin] + text[end:]
-            text = _SPACE_BEFORE_STOP.sub(r"\1", " ".join(text.split()))
+        for piece in sentence_pieces(line[list_prefix(line) :]):
+            cited = tuple(dict.fromkeys(n for _, _, numbers in marker_spans(piece) for n in numbers))
+            text = claim_text(piece)
             if text or cited:
                 claims.append(Claim(text, cited))
     return claims
@@ -262,19 +276,30 @@ class SupportReport:
 
 
 @dataclass(frozen=True)
-class _SourceFacts:
+class SourceFacts:
+    """What a text offers a claim: its figures, their comparison keys and its content words."""
+
     figures: tuple[Figure, ...]
     keys: frozenset[str]
     terms: frozenset[str]
 
 
-def _facts(text: str) -> _SourceFacts:
+def source_facts(text: str) -> SourceFacts:
+    """The figures and content words of one source's text."""
     found = figures(text)
-    return _SourceFacts(tuple(found), frozenset(_source_keys(found)), frozenset(_content(key_terms(text))))
+    return SourceFacts(tuple(found), frozenset(_source_keys(found)), frozenset(content_terms(key_terms(text))))
 
 
-def _content(terms: set[str]) -> set[str]:
+def content_terms(terms: set[str]) -> set[str]:
+    """The words among ``key_terms`` (digit runs are the figures' business)."""
     return {t for t in terms if not t.isdigit()}
+
+
+def words_held(terms: set[str], facts: SourceFacts) -> tuple[bool, float]:
+    """Whether a source holds enough of a claim's content words, and the share it holds."""
+    shared = len(terms & facts.terms)
+    share = shared / len(terms) if terms else 1.0
+    return share >= MIN_TERM_SHARE or shared >= MIN_SHARED_TERMS, share
 
 
 def _unique_texts(found: Sequence[Figure]) -> tuple[str, ...]:
@@ -293,7 +318,7 @@ POINTER_WORDS = (
 # may hold this share of terms outside the question's and the pointer words and still say nothing new
 # (a program named by its parent's name in "…창출지원 사업 집행절차는 [2]에서 설명된 단계로 구성되어 있습니다").
 _RESTATING_SLACK = 1 / 3
-_POINTING = frozenset(_content(key_terms(POINTER_WORDS)))
+_POINTING = frozenset(content_terms(key_terms(POINTER_WORDS)))
 
 
 def check_support(answer: str, sources: Mapping[int, str], question: str = "") -> SupportReport:
@@ -306,9 +331,9 @@ def check_support(answer: str, sources: Mapping[int, str], question: str = "") -
     otherwise only repeats the question's words claims nothing to check: it shares words with any source
     it cites. A plain restatement ("Boeing's business is not subject to cyclicality") is still checked.
     """
-    restating = _content(key_terms(question)) | _POINTING if question else None
-    facts = {n: _facts(text) for n, text in sources.items()}
-    everything = _facts("\n\n".join(sources.values()))
+    restating = content_terms(key_terms(question)) | _POINTING if question else None
+    facts = {n: source_facts(text) for n, text in sources.items()}
+    everything = source_facts("\n\n".join(sources.values()))
     checks: list[CitationCheck] = []
     unsupported: list[Figure] = []
     for claim in split_claims(SOURCE_REF.sub(" ", answer)):
@@ -317,7 +342,7 @@ def check_support(answer: str, sources: Mapping[int, str], question: str = "") -
         cited = [n for n in claim.sources if n in facts]
         if not cited:
             continue
-        terms = _content(key_terms(claim.text))
+        terms = content_terms(key_terms(claim.text))
         if not terms and not claimed:  # "[2][3]" alone, or a copied source header: nothing claimed to check
             continue
         if (
@@ -329,9 +354,7 @@ def check_support(answer: str, sources: Mapping[int, str], question: str = "") -
             continue
         held = {n: [f for f in claimed if found_in(f, set(facts[n].keys), facts[n].figures)] for n in cited}
         for n in cited:
-            shared = len(terms & facts[n].terms)
-            share = shared / len(terms) if terms else 1.0
-            words_ok = share >= MIN_TERM_SHARE or shared >= MIN_SHARED_TERMS
+            words_ok, share = words_held(terms, facts[n])
             missing = [f for f in claimed if f not in held[n]]
             if len(cited) == 1:
                 supported = not missing and words_ok

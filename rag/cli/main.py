@@ -189,6 +189,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if answer.support is not None and answer.support.unsupported_numbers:
         shown = ", ".join(answer.support.unsupported_numbers)
         print(f"warning: numbers in the answer that appear in none of the sources: {shown}", file=sys.stderr)
+    for move in answer.moved_citations:  # the streamed text showed the model's numbers
+        print(f"note: {move.note()}", file=sys.stderr)
     if answer.dropped_sources:
         print(f"note: {answer.dropped_sources} lower-ranked sources did not fit the model's context", file=sys.stderr)
     return 0 if answer.mode in ("answer", "not_found", "search_only") else 1

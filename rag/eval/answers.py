@@ -107,6 +107,7 @@ class AnswerRecord:
     not_found: bool  # declined or gated
     citations: int  # citation checks (sentence, source) of the support report
     supported: int
+    moved: int  # sentences whose citation the app moved to the source holding their figures (checked as moved)
     prompt_tokens: int | None  # the server's count, else the estimate
     prompt_tokens_estimate: int | None
     prompt_tokens_from_server: bool
@@ -134,6 +135,7 @@ class ConfigSummary:
     median_prompt_tokens: float | None
     prompt_tokens_from_server: bool
     median_ttft_s: float | None
+    moved: int = 0  # sentences whose citation the app moved (``AnswerRecord.moved``)
 
     @property
     def not_found_accuracy(self) -> float | None:
@@ -242,6 +244,7 @@ def _record(
         not_found=not_found,
         citations=len(checks),
         supported=sum(c.supported for c in checks),
+        moved=len(answer.moved_citations),
         prompt_tokens=server if server is not None else estimate,
         prompt_tokens_estimate=estimate,
         prompt_tokens_from_server=server is not None,
@@ -275,6 +278,7 @@ def summarise(config: str, records: Sequence[AnswerRecord]) -> ConfigSummary:
         median_prompt_tokens=statistics.median(tokens) if tokens else None,
         prompt_tokens_from_server=bool(tokens) and all(r.prompt_tokens_from_server for r in asked if r.prompt_tokens),
         median_ttft_s=statistics.median(ttfts) if ttfts else None,
+        moved=sum(r.moved for r in asked),
     )
 
 

@@ -37,9 +37,10 @@ def format_table(report: AnswerReport) -> str:
         tokens = _num(s.median_prompt_tokens, 0) + (
             "" if s.prompt_tokens_from_server or s.median_prompt_tokens is None else " (est.)"
         )
+        support = _num(s.citation_support, 2) + (f" ({s.moved} moved)" if s.moved else "")
         lines.append(
             f"| {s.config} | {s.questions} | {s.correct} | {s.partly} | {s.wrong} | {s.refused} | {s.errors} "
-            f"| {_num(s.citation_support, 2)} | {accuracy} | {tokens} | {_num(s.median_ttft_s, 1)} |"
+            f"| {support} | {accuracy} | {tokens} | {_num(s.median_ttft_s, 1)} |"
         )
     if report.skipped:
         lines.append(f"skipped (gold document not in the collection): {', '.join(report.skipped)}")

@@ -79,3 +79,30 @@ def test_a_reopened_chat_keeps_marks_and_declines_and_the_export_says_them(tmp_p
     assert "filing.pdf, p. 3 · cited · supports the claim\n" in markdown
     assert "_Numbers in the answer that appear in none of its sources: 5,749_" in markdown
     assert DECLINED_TEXT_KO.split(".")[0] in markdown
+
+
+def test_a_moved_citation_is_said_beside_the_answer_in_the_page_a_reopened_chat_and_the_export(
+    tmp_path: Path,
+) -> None:
+    note = "Citation moved from [1] to [2]: $249.99 is in source 2, not in source 1."
+    fresh = {"mode": "answer", "moved_citations": [note]}
+    assert [(n.level, n.text) for n in answer_notices(fresh)] == [("info", note)]
+    # Under the app's own not-found wording there is no citation to speak of.
+    assert answer_notices({**fresh, "declined": True, "question": "q?"})[1:] == []
+
+    history = ChatHistory(tmp_path / "history.sqlite3")
+    chat_id = history.create_chat("documents")
+    history.append_exchange(
+        chat_id,
+        "What does the X200 cost?",
+        "The X200 costs $249.99 [2].",
+        sources=[source(1), source(2, cited=True, support="supported", missing_numbers=[])],
+        mode="answer",
+        meta={"moved_citations": [note], "support_rate": 1.0},
+    )
+    reopened = stored_messages(history.get_chat(chat_id).messages)[1]
+    assert reopened["moved_citations"] == [note]
+    assert ("info", note) in [(n.level, n.text) for n in answer_notices(reopened)]
+    # Brackets escaped, as everything the export quotes, so "[2]" cannot become a link.
+    exported = history.export_markdown(chat_id)
+    assert "_Citation moved from \\[1\\] to \\[2\\]: $249.99 is in source 2, not in source 1._" in exported

@@ -501,6 +501,30 @@ def test_each_citation_is_checked_against_the_text_the_model_was_given(
     assert stored.meta["unsupported_numbers"] == ["45"]
 
 
+def test_a_figure_cited_to_the_wrong_source_is_moved_and_the_move_is_kept(server: FakeOllama, tmp_path: object) -> None:
+    # The right price with the warranty page's number: the app cites the price list and says so.
+    retriever = OverlapRetriever(
+        [
+            make_chunk(0, "manual.pdf", 2, "The X200 printer warranty lasts two years and covers the price of parts."),
+            make_chunk(1, "prices.pdf", 0, "Price list: the X200 printer costs $249.99 including tax."),
+        ]
+    )
+    server.queue_chat("The X200 printer costs $249.99 [1].")
+    answer = make_session(server.url, retriever).answer("What is the price of the X200 printer?")
+    assert [h.chunk.file_name for h in answer.hits] == ["manual.pdf", "prices.pdf"]
+    assert answer.text == "The X200 printer costs $249.99 [2]." and answer.cited == (2,)
+    assert answer.support is not None and answer.support.support_rate == 1.0
+    note = "Citation moved from [1] to [2]: $249.99 is in source 2, not in source 1."
+    assert [m.note() for m in answer.moved_citations] == [note]
+    assert answer.outcome()["moved_citations"] == [note]
+
+    history = ChatHistory(tmp_path / "history.sqlite3")  # type: ignore[operator]
+    chat_id = history.create_chat("documents")
+    record_exchange(history, chat_id, answer)
+    stored = history.get_chat(chat_id).messages[1]
+    assert stored.content == answer.text and stored.meta["moved_citations"] == [note]
+
+
 def test_a_correct_answer_is_marked_supported(server: FakeOllama, retriever: OverlapRetriever) -> None:
     server.queue_chat("The X200 prints 30 pages per minute in black and white [1].")
     answer = make_session(server.url, retriever).answer("How many pages per minute does the X200 print?")

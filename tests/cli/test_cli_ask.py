@@ -87,3 +87,20 @@ def test_ask_marks_each_citation_and_says_not_found_in_its_own_words(ready, monk
     # A refusal: the app's wording after the model's, no "cites none of the sources" under it, no marks.
     assert "[not found] Not found in your documents" in declined.out
     assert "cites none" not in declined.err and "✗" not in declined.out and "✓" not in declined.out
+
+
+def test_ask_moves_a_figure_cited_to_a_page_without_it_and_says_so(ready, monkeypatch, capsys):
+    # Source 2 is Table 3 (dev-set variations): no 28.4 there. Table 2 and the abstract hold it.
+    with FakeOllama() as server:
+        server.add_model("llama3.2")
+        server.queue_chat("The big model reaches 28.4 BLEU on English-to-German [2].")
+        monkeypatch.setenv("OLLAMA_HOST", server.url)
+        assert main(["ask", "What BLEU score does the Transformer reach on English-to-German?"]) == 0
+    captured = capsys.readouterr()
+    # The stream printed the model's [2]; the note says where the citation went, and the list shows it.
+    assert captured.out.startswith("The big model reaches 28.4 BLEU on English-to-German [2].")
+    [note] = [line for line in captured.err.splitlines() if line.startswith("note: Citation moved")]
+    to = int(note.split(" to [", 1)[1].split("]", 1)[0])
+    assert note.endswith(f"28.4 is in source {to}, not in source 2.") and to in (1, 3)
+    cited = [line for line in captured.out.splitlines() if " cited " in line]
+    assert len(cited) == 1 and cited[0].startswith(f"  [{to}] cited") and cited[0].endswith("✓ supports")

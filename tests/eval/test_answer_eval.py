@@ -6,7 +6,7 @@ import pytest
 
 from rag.answer.support import figures
 from rag.cli.main import main
-from rag.eval.answers import MeteredLLM, run_answers
+from rag.eval.answers import AnswerReport, ConfigSummary, MeteredLLM, run_answers
 from rag.eval.answers_report import format_table
 from rag.eval.qa import parse_questions
 from rag.eval.scoring import NumberMatch, gold_figures, issuer, number_grade, score_answer, token_f1, verdict
@@ -239,6 +239,18 @@ def test_a_run_stopped_by_hand_reports_the_questions_every_configuration_finishe
     assert report.stopped_early and [r.id for r in report.records] == ["acme", "acme"]
     assert [(s.questions, s.correct, s.partly) for s in report.summaries] == [(1, 1, 0), (1, 0, 1)]
     assert "stopped early" in format_table(report)
+
+
+def test_the_table_says_how_many_citations_the_app_moved() -> None:
+    row = dict(questions=31, correct=4, partly=15, wrong=11, refused=1, errors=0, citation_support=15 / 44)
+    rest = dict(absent=0, absent_not_found=0, median_prompt_tokens=1791, prompt_tokens_from_server=True)
+    summaries = (
+        ConfigSummary("page context 1400", **row, **rest, median_ttft_s=62.0, moved=4),
+        ConfigSummary("page context 900", **row, **rest, median_ttft_s=33.0),
+    )
+    table = format_table(AnswerReport("qwen", "financebench", "none", (), summaries))
+    assert "| page context 1400 | 31 | 4 | 15 | 11 | 1 | 0 | 0.34 (4 moved) | - | 1791 | 62.0 |" in table
+    assert "| page context 900 | 31 | 4 | 15 | 11 | 1 | 0 | 0.34 | - | 1791 | 33.0 |" in table
 
 
 def test_eval_answers_from_the_command_line(library, collection, settings, monkeypatch, tmp_path, capsys):

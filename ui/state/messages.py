@@ -63,6 +63,7 @@ def stored_message(message: StoredMessage, question: str = "") -> dict:
         "declined": bool(message.meta.get("declined")),
         "pointers_only": bool(message.meta.get("pointers_only")),
         "unsupported_numbers": list(message.meta.get("unsupported_numbers") or []),
+        "moved_citations": list(message.meta.get("moved_citations") or []),
         "support_rate": message.meta.get("support_rate"),
         "dropped_sources": int(message.meta.get("dropped_sources") or 0),
         "model": message.meta.get("model"),

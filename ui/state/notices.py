@@ -58,6 +58,9 @@ def answer_notices(message: dict) -> list[Notice]:
         notices.append(
             Notice("warning", f"Numbers in this answer that appear in none of its sources: {numbers}. Check them.")
         )
+    if mode == "answer" and not declined:
+        # The app changed what the model wrote: said beside the answer, never silently.
+        notices.extend(Notice("info", note) for note in message.get("moved_citations") or ())
     if message.get("dropped_sources"):
         n = message["dropped_sources"]
         notices.append(
