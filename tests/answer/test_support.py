@@ -32,6 +32,9 @@ def keys(text: str) -> list[str]:
         ("31 March 2019", "3/31/2019"),
         ("2019년 3월 31일", "March 31st, 2019"),
         ("1,234억원", "1234억"),
+        ("’22년", "2022년"),  # a year written short, as Korean documents do
+        ("FY'22", "2022"),
+        ("the '90s", "1990"),
     ],
 )
 def test_one_figure_written_two_ways_has_one_key(a: str, b: str) -> None:
@@ -46,6 +49,8 @@ def test_one_figure_written_two_ways_has_one_key(a: str, b: str) -> None:
         ("In 2019, 21.6%", ["2019", "21.6"]),
         ("March 2019", ["date:2019-03"]),
         ("5,794 and 5,749", ["5749", "5794"]),  # a wrong digit is another number
+        ("사업기간 : ’22년~‘24년(3년)", ["2022", "2024", "3"]),
+        ("'22' and it's 22", ["22", "22"]),  # a quoted number and a contraction are no short years
     ],
 )
 def test_figures_found(text: str, expected: list[str]) -> None:
@@ -155,6 +160,14 @@ def test_korean_claims_are_checked_on_stems_and_figures() -> None:
     assert [(c.source, c.supported) for c in report.checks] == [(1, True), (1, False), (2, True), (2, False)]
     assert report.checks[1].missing_numbers == ("65억",)
     assert report.unsupported_numbers == ("65억",)
+
+
+def test_a_year_written_short_in_the_source_supports_the_full_year() -> None:
+    sources = {1: "사업기간 : (청년일자리도약장려금) ’22년~‘24년(3년)"}
+    report = check_support("청년일자리도약장려금의 사업기간은 2022년부터 2024년까지입니다 [1].", sources)
+    assert report.support_rate == 1.0 and report.unsupported_numbers == ()
+    wrong = check_support("청년일자리도약장려금의 사업기간은 2021년부터 2024년까지입니다 [1].", sources)
+    assert wrong.checks[0].missing_numbers == ("2021",)
 
 
 def test_no_citations_no_checks() -> None:

@@ -80,6 +80,9 @@ def test_korean_answers_are_scored_by_bigrams_of_their_stems():
     assert score_answer(unrelated, gold).verdict == "wrong"
     # Korean figures with their units: 657,680백만원 is the gold 657680백만원
     assert score_answer("확정 예산은 657,680백만원입니다 [1].", "657680백만원").verdict == "correct"
+    # '22 is 2022: an answer giving the years in full gives the gold's short ones
+    years = score_answer("사업기간은 2022년부터 2024년까지입니다 [1].", "'22년~'24년까지")
+    assert [(m.gold, m.grade) for m in years.numbers] == [("'22", "exact"), ("'24", "exact")]
 
 
 def test_verdict_thresholds_and_precedence():
