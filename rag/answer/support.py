@@ -335,17 +335,31 @@ _RESTATING_SLACK = 1 / 3
 _POINTING = frozenset(content_terms(key_terms(POINTER_WORDS)))
 
 
+def _said(terms: set[str], asked: set[str]) -> set[str]:
+    """The words a claim adds to the question, which its source must hold; all its words when it adds
+    fewer than two or a small share (a restatement: "Yes, Boeing's business is subject to cyclicality").
+
+    Any passage about the programme or company asked about shares the question's words; a Korean name
+    alone gives nine bigrams ("청년일자리도약장려금"), enough for ``MIN_SHARED_TERMS``. What a claim says
+    beyond the question is what tells the passage that holds it from the one that only names its subject.
+    """
+    added = terms - asked
+    return added if len(added) >= 2 and len(added) > _RESTATING_SLACK * len(terms) else terms
+
+
 def check_support(answer: str, sources: Mapping[int, str], question: str = "") -> SupportReport:
     """Check every citation of ``answer`` against ``sources`` (number -> the text the model was given).
 
     A citation is supported when its sentence's figures all appear in that source and enough content
-    words do. A sentence citing several sources may draw a figure from each: then every figure must be
-    in one of them, and each cited source must hold at least one figure or enough words. Given the
-    ``question``, a sentence without figures that points at its sources ("the steps described in [2]") and
-    otherwise only repeats the question's words claims nothing to check: it shares words with any source
-    it cites. A plain restatement ("Boeing's business is not subject to cyclicality") is still checked.
+    words do: of the words it adds to the ``question``, when it adds enough (``_said``). A sentence citing
+    several sources may draw a figure from each: then every figure must be in one of them, and each cited
+    source must hold at least one figure or enough words. Given the ``question``, a sentence without
+    figures that points at its sources ("the steps described in [2]") and otherwise only repeats the
+    question's words claims nothing to check: it shares words with any source it cites. A plain
+    restatement ("Boeing's business is not subject to cyclicality") is still checked, on all its words.
     """
-    restating = content_terms(key_terms(question)) | _POINTING if question else None
+    asked = content_terms(key_terms(question))
+    restating = asked | _POINTING if question else None
     facts = {n: source_facts(text) for n, text in sources.items()}
     everything = source_facts("\n\n".join(sources.values()))
     checks: list[CitationCheck] = []
@@ -367,8 +381,9 @@ def check_support(answer: str, sources: Mapping[int, str], question: str = "") -
         ):
             continue
         held = {n: [f for f in claimed if found_in(f, set(facts[n].keys), facts[n].figures)] for n in cited}
+        said = _said(terms, asked)
         for n in cited:
-            words_ok, share = words_held(terms, facts[n])
+            words_ok, share = words_held(said, facts[n])
             missing = [f for f in claimed if f not in held[n]]
             if len(cited) == 1:
                 supported = not missing and words_ok

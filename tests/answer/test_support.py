@@ -224,3 +224,26 @@ def test_a_restated_question_without_pointer_words_is_still_checked() -> None:
     assert len(report.checks) == 1 and not report.checks[0].supported
     english = check_support("The risks are described in [1].", sources, question="What are Boeing's main risks?")
     assert english.checks == ()
+
+
+def test_a_source_that_only_names_what_was_asked_about_does_not_support_what_the_claim_adds() -> None:
+    # From the answer benchmark (TRAIN_265): the claim is page 3's procedure, also cited to page 1, which
+    # names the programme (nine bigrams of the question) but says nothing of the procedure.
+    sources = {
+        1: "<청년일자리도약장려금>\n- 민간운영기관은 참여신청 접수·승인, 요건심사 등 수행, 고용센터는 지원금 지급",
+        2: "(청년일자리도약장려금) 5인 이상 우선지원대상기업에서 청년을 정규직으로 채용하면 지원하는 것임",
+    }
+    question = "청년일자리도약장려금은 어떤 조건을 충족해야 받을 수 있나요?"
+    claim = "청년일자리도약장려금은 민간운영기관이 참여신청 접수·승인, 요건심사 등 수행합니다 [1][2]."
+    checked = check_support(claim, sources, question=question)
+    assert [(c.source, c.supported) for c in checked.checks] == [(1, True), (2, False)]
+    # Without the question every word counts, and the programme's name alone carried source 2.
+    assert [c.supported for c in check_support(claim, sources).checks] == [True, True]
+
+
+def test_a_claim_adding_little_to_the_question_is_checked_on_all_its_words() -> None:
+    # "Yes" and one more word are no content to look for: the words it shares with the question count too.
+    sources = {1: "Dividends paid to common shareholders were $0.55 per share in each quarter of 2022."}
+    question = "Has CVS Health paid dividends to common shareholders in Q2 of FY2022?"
+    claim = "Yes, CVS Health paid dividends to common shareholders in Q2 of FY2022 [1]."
+    assert [c.supported for c in check_support(claim, sources, question=question).checks] == [True]
