@@ -2,9 +2,10 @@
 
 A small model often states a figure right and cites the wrong number: "$12,645 million [3]" where source 5,
 the balance sheet, holds 12,645 and source 3 does not. The reader who opens [3] finds nothing and distrusts a
-right answer; the one who trusts it is pointed at the wrong page. When none of a sentence's cited sources holds
-its figures, and exactly what it states (every figure, and enough of its words) is in another source, the
-marker is moved there and the move is reported, so the answer shows which source it changed and why.
+right answer; the one who trusts it is pointed at the wrong page. When the sources a sentence cites lack its
+figures and some of them hold none at all, and another source holds what it states (every figure and enough
+of its words), that source's marker replaces theirs and the move is reported, so the answer shows which
+citation the app changed and why.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _distinctive(f: Figure) -> bool:
     segments", "5 per month") that most pages hold somewhere."""
     if f.value is None:
         return False
-    year = f.decimals == 0 and f.scale == 1 and 1900 <= f.value <= 2100 and f.text.isdigit()
+    year = f.decimals == 0 and f.scale == 1 and 1900 <= f.value <= 2100 and f.text.lstrip("'’‘").isdigit()
     return not year and (f.value >= 100 or f.decimals > 0 or f.scale != 1 or bool(_UNIT_MARK.search(f.text)))
 
 

@@ -45,8 +45,16 @@ def test_a_source_holding_the_figure_but_not_the_words_is_not_a_target() -> None
 
 def test_years_and_small_counts_do_not_move_a_citation() -> None:
     # "2021" and "40" are in other sources, but a year or a count picks out no source.
-    for answer in ("The airline industry has been cyclical since 2021 [2].", "Boeing has 40 years of risk [2]."):
-        assert repoint_citations(answer, SOURCES) == (answer, ())
+    sources = {1: "The airline industry has been cyclical since 2021, with 40 airlines.", 2: "Airline risks."}
+    for answer in (
+        "The airline industry has been cyclical since 2021 [2].",
+        "The airline industry has been cyclical since ’21 [2].",
+        "The airline industry has 40 airlines [2].",
+    ):
+        assert repoint_citations(answer, sources) == (answer, ())
+    # The same sentence with an amount moves: the figure is evidence, the year was not.
+    amount = {**sources, 3: "The airline industry had $40.5 billion of debt."}
+    assert repoint_citations("The airline industry had $40.5 billion [2].", amount)[0].endswith("[3].")
 
 
 def test_sources_that_each_hold_part_of_a_sentence_keep_their_citations() -> None:
