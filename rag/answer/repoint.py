@@ -130,4 +130,3 @@ def repoint_citations(answer: str, sources: Mapping[int, str]) -> tuple[str, tup
             pieces.append(piece)
         lines.append(line[:cut] + "".join(pieces))
     return "\n".join(lines), tuple(moves)
-

@@ -17,9 +17,7 @@ def test_a_figure_cited_to_a_source_without_it_moves_to_the_one_that_holds_it() 
     answer = "Net property, plant and equipment was $12,645 million at year end. [2]"
     text, moves = repoint_citations(answer, SOURCES)
     assert text == "Net property, plant and equipment was $12,645 million at year end. [3]"
-    assert moves == (
-        CitationMove(answer[:-4], (2,), 3, ("$12,645 million",)),
-    )
+    assert moves == (CitationMove(answer[:-4], (2,), 3, ("$12,645 million",)),)
     assert moves[0].note() == "Citation moved from [2] to [3]: $12,645 million is in source 3, not in source 2."
     # Checked as shown, the moved citation holds; as the model wrote it, it did not.
     assert check_support(text, SOURCES).support_rate == 1.0
