@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from rag.answer.repoint import CitationMove, repoint_citations
 from rag.answer.support import check_support
 
@@ -24,46 +26,40 @@ def test_a_figure_cited_to_a_source_without_it_moves_to_the_one_that_holds_it() 
     assert check_support(answer, SOURCES).support_rate == 0.0
 
 
-def test_a_citation_whose_source_holds_the_figure_stays() -> None:
-    answer = "Revenues were $66,608 million in 2022 [1]."
-    assert repoint_citations(answer, SOURCES) == (answer, ())
+AIRLINES = {1: "The airline industry has been cyclical since 2021, with 40 airlines.", 2: "Airline risks."}
 
 
-def test_a_figure_no_source_holds_stays_cited_and_unsupported() -> None:
-    # A wrong figure has nowhere to go: the check marks it instead.
-    answer = "Net property, plant and equipment was $12,999 million [2]."
-    assert repoint_citations(answer, SOURCES) == (answer, ())
+@pytest.mark.parametrize(
+    ("answer", "sources"),
+    [
+        pytest.param("Revenues were $66,608 million in 2022 [1].", SOURCES, id="the cited source holds the figure"),
+        # A wrong figure has nowhere to go: the check marks it instead.
+        pytest.param("Net property, plant and equipment was $12,999 million [2].", SOURCES, id="no source holds it"),
+        # 12,645 is in source 3, but a sentence about employees shares none of its words: a coincidence.
+        pytest.param("The company had 12,645 employees working in its factories [2].", SOURCES, id="words differ"),
+        # A year or a count picks out no source, though source 1 holds them and the words.
+        pytest.param("The airline industry has been cyclical since 2021 [2].", AIRLINES, id="a year"),
+        pytest.param("The airline industry has been cyclical since ’21 [2].", AIRLINES, id="a short year"),
+        pytest.param("The airline industry has 40 airlines [2].", AIRLINES, id="a small count"),
+        pytest.param(
+            "Revenues were $66,608 million and net earnings $4,814 million [1][4].", SOURCES, id="each holds part"
+        ),
+        # Source 1 holds the revenues and no source holds both figures: nothing to move to.
+        pytest.param("Revenues were $66,608 million and total assets 117,359 [1][2].", SOURCES, id="none holds all"),
+        # Only given sources count as cited; markers of others are the cleaner's business.
+        pytest.param("Net property was $12,645 million [9].", SOURCES, id="a source never given"),
+    ],
+)
+def test_the_citation_stays(answer: str, sources: dict[int, str]) -> None:
+    assert repoint_citations(answer, sources) == (answer, ())
 
 
-def test_a_source_holding_the_figure_but_not_the_words_is_not_a_target() -> None:
-    # 12,645 is in source 3, but a sentence about employees shares none of its words: a coincidence.
-    answer = "The company had 12,645 employees working in its factories [2]."
-    assert repoint_citations(answer, SOURCES) == (answer, ())
-
-
-def test_years_and_small_counts_do_not_move_a_citation() -> None:
-    # "2021" and "40" are in other sources, but a year or a count picks out no source.
-    sources = {1: "The airline industry has been cyclical since 2021, with 40 airlines.", 2: "Airline risks."}
-    for answer in (
-        "The airline industry has been cyclical since 2021 [2].",
-        "The airline industry has been cyclical since ’21 [2].",
-        "The airline industry has 40 airlines [2].",
-    ):
-        assert repoint_citations(answer, sources) == (answer, ())
-    # The same sentence with an amount moves: the figure is evidence, the year was not.
-    amount = {**sources, 3: "The airline industry had $40.5 billion of debt."}
+def test_an_amount_moves_where_a_year_would_not() -> None:
+    amount = {**AIRLINES, 3: "The airline industry had $40.5 billion of debt."}
     assert repoint_citations("The airline industry had $40.5 billion [2].", amount)[0].endswith("[3].")
 
 
-def test_sources_that_each_hold_part_of_a_sentence_keep_their_citations() -> None:
-    answer = "Revenues were $66,608 million and net earnings $4,814 million [1][4]."
-    assert repoint_citations(answer, SOURCES) == (answer, ())
-
-
-def test_only_the_cited_sources_without_any_figure_are_replaced_and_once() -> None:
-    # Source 1 holds the revenues and no source holds both figures: nothing to move to.
-    partial = "Revenues were $66,608 million and total assets 117,359 [1][2]."
-    assert repoint_citations(partial, SOURCES) == (partial, ())
+def test_the_cited_sources_without_any_figure_are_replaced_once() -> None:
     # Both cited sources lack the figures: one marker, where the first stood.
     answer = "Total assets were 117,359 and net property 12,645 [2][4]."
     text, moves = repoint_citations(answer, SOURCES)
@@ -102,9 +98,3 @@ def test_korean_amounts_move_like_any_other() -> None:
     sources = {1: "총 사업비는 65억원이며 2024년까지 지원한다.", 2: "신청 자격은 만 34세 이하 청년이다."}
     text, moves = repoint_citations("총 사업비는 65억원입니다 [2].", sources)
     assert text == "총 사업비는 65억원입니다 [1]." and moves[0].figures == ("65억",)
-
-
-def test_markers_of_sources_not_given_are_left_to_the_cleaner() -> None:
-    # Only given sources count as cited; a sentence citing none of them is not this module's business.
-    answer = "Net property was $12,645 million [9]."
-    assert repoint_citations(answer, SOURCES) == (answer, ())
