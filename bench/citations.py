@@ -26,11 +26,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _label(hit) -> str:
-    c = hit.chunk
-    return f"{c.file_name} p.{c.page + 1}" + (f"-{c.page_end + 1}" if c.page_end != c.page else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("answers", type=Path)
@@ -44,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from rag.answer.repoint import repoint_citations
     from rag.answer.support import check_support, figures
     from rag.answer.terms import key_terms
-    from rag.eval.answers import searcher
+    from rag.eval.answers import searcher, source_label
     from rag.library import Library
     from rag.settings import Settings
 
@@ -63,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             if r["kind"] != "answerable" or r["mode"] != "answer" or r["declined"] or not r["citations"]:
                 continue
             sources = tuple(expand(tuple(retrieve(r["question"], lib.settings.answer.top_k))))
-            if [_label(h) for h in sources] != list(r["sources"]):
+            if [source_label(h) for h in sources] != list(r["sources"]):
                 changed += 1
                 continue
             passages = {i: h.chunk.text for i, h in enumerate(sources, 1)}
@@ -75,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 verdict = "supported" if check.supported else "not supported"
                 print(
-                    f"#{number} {r['id']} [{check.source}] {_label(sources[check.source - 1])}: {verdict}"
+                    f"#{number} {r['id']} [{check.source}] {source_label(sources[check.source - 1])}: {verdict}"
                     f" (words {check.term_share:.2f}"
                     + (f", lacks {', '.join(check.missing_numbers)})" if check.missing_numbers else ")")
                 )

@@ -21,7 +21,6 @@ from rag.answer.support import (
     claim_text,
     content_terms,
     figures,
-    found_in,
     list_prefix,
     sentence_pieces,
     source_facts,
@@ -59,10 +58,6 @@ def _distinctive(f: Figure) -> bool:
     return not year and (f.value >= 100 or f.decimals > 0 or f.scale != 1 or bool(_UNIT_MARK.search(f.text)))
 
 
-def _holds(facts: SourceFacts, f: Figure) -> bool:
-    return found_in(f, set(facts.keys), facts.figures)
-
-
 def _target(piece: str, facts: Mapping[int, SourceFacts]) -> tuple[tuple[int, ...], int, tuple[Figure, ...]] | None:
     """(the cited sources that hold none of the sentence's figures, the source to cite instead, the figures)."""
     cited = [n for _, _, numbers in marker_spans(piece) for n in numbers if n in facts]
@@ -73,7 +68,7 @@ def _target(piece: str, facts: Mapping[int, SourceFacts]) -> tuple[tuple[int, ..
     claimed = tuple(f for f in figures(text) if _distinctive(f))
     if not claimed:
         return None
-    held = {n: [f for f in claimed if _holds(facts[n], f)] for n in cited}
+    held = {n: [f for f in claimed if facts[n].holds(f)] for n in cited}
     if all(any(f in held[n] for n in cited) for f in claimed):
         return None  # the cited sources hold every figure between them: nothing to move
     empty = tuple(n for n in cited if not held[n])
@@ -82,7 +77,7 @@ def _target(piece: str, facts: Mapping[int, SourceFacts]) -> tuple[tuple[int, ..
     terms = content_terms(key_terms(text))
     candidates: list[tuple[float, int]] = []
     for m, f_m in facts.items():
-        if m in cited or not all(_holds(f_m, f) for f in claimed):
+        if m in cited or not all(f_m.holds(f) for f in claimed):
             continue
         ok, share = words_held(terms, f_m)
         if ok:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -184,7 +184,7 @@ def _rounds_to(claimed: Figure, source: Figure) -> bool:
     return False
 
 
-def found_in(claimed: Figure, keys: set[str], source_figures: Sequence[Figure]) -> bool:
+def found_in(claimed: Figure, keys: Set[str], source_figures: Sequence[Figure]) -> bool:
     """The source holds the figure: the same normalised form, or (amounts) a rounding of one of its own."""
     if claimed.key in keys:
         return True
@@ -297,6 +297,10 @@ class SourceFacts:
     keys: frozenset[str]
     terms: frozenset[str]
 
+    def holds(self, claimed: Figure) -> bool:
+        """The text holds the figure (``found_in``)."""
+        return found_in(claimed, self.keys, self.figures)
+
 
 def source_facts(text: str) -> SourceFacts:
     """The figures and content words of one source's text."""
@@ -366,7 +370,7 @@ def check_support(answer: str, sources: Mapping[int, str], question: str = "") -
     unsupported: list[Figure] = []
     for claim in split_claims(SOURCE_REF.sub(" ", answer)):
         claimed = figures(claim.text)
-        unsupported += [f for f in claimed if not found_in(f, set(everything.keys), everything.figures)]
+        unsupported += [f for f in claimed if not everything.holds(f)]
         cited = [n for n in claim.sources if n in facts]
         if not cited:
             continue
@@ -380,7 +384,7 @@ def check_support(answer: str, sources: Mapping[int, str], question: str = "") -
             and len(terms - restating) <= _RESTATING_SLACK * len(terms)
         ):
             continue
-        held = {n: [f for f in claimed if found_in(f, set(facts[n].keys), facts[n].figures)] for n in cited}
+        held = {n: [f for f in claimed if facts[n].holds(f)] for n in cited}
         said = _said(terms, asked)
         for n in cited:
             words_ok, share = words_held(said, facts[n])

@@ -42,6 +42,7 @@ from rag.answer.language import question_language
 from rag.answer.llm import OllamaLLM, TokenStream
 from rag.answer.prompt import build_answer_prompt
 from rag.eval.qa import Question, file_key
+from rag.models import Hit
 from rag.settings import AnswerSettings
 
 if TYPE_CHECKING:
@@ -212,6 +213,12 @@ def _estimate(answer: Answer, question: str) -> int | None:
     return build_answer_prompt(answer.standalone_query, answer.hits, answer.num_ctx, language=language).prompt_tokens
 
 
+def source_label(hit: Hit) -> str:
+    """ "file.pdf p.4" or "file.pdf p.4-5" (1-based), as a record lists its sources."""
+    c = hit.chunk
+    return f"{c.file_name} p.{c.page + 1}" + (f"-{c.page_end + 1}" if c.page_end != c.page else "")
+
+
 def _record(
     answer: Answer,
     q: Question,
@@ -228,7 +235,6 @@ def _record(
     checks = answer.support.checks if answer.support is not None else ()
     estimate = _estimate(answer, q.question) if meter.called else None
     server = meter.prompt_eval_count if meter.called else None
-    pages = [(h.chunk.file_name, h.chunk.page + 1, h.chunk.page_end + 1) for h in answer.hits]
     return AnswerRecord(
         config=config,
         kind=kind,  # type: ignore[arg-type]
@@ -250,7 +256,7 @@ def _record(
         prompt_tokens_from_server=server is not None,
         ttft_s=round(ttft, 3) if ttft is not None else None,
         seconds=round(seconds, 3),
-        sources=tuple(f"{f} p.{a}" + (f"-{b}" if b != a else "") for f, a, b in pages),
+        sources=tuple(source_label(h) for h in answer.hits),
         excluded=tuple(excluded),
         error=answer.error,
     )
