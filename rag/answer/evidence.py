@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from rag.answer.language import is_korean
 from rag.answer.terms import bigrams, key_terms, korean_names
-from rag.index.textnorm import YEAR
+from rag.index.textnorm import YEAR, written_years
 
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+|\n+")
 _TOKEN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9&.'’-]*[A-Za-z0-9])?(?:['’]s)?")
@@ -134,8 +134,8 @@ def question_names(question: str) -> list[str]:
 
 
 def question_years(question: str) -> list[str]:
-    """Four-digit years the question asks about (FY2019 counts as 2019)."""
-    return list(dict.fromkeys(YEAR.findall(question)))
+    """Years the question asks about (FY2019 counts as 2019, "’24년" as 2024)."""
+    return written_years(_fold(question))
 
 
 def _fold(text: str) -> str:
@@ -201,8 +201,9 @@ def find_evidence(question: str, passages: Sequence[str], file_names: Sequence[s
         else:
             missing.append(name)
     years = question_years(question)
-    text = " ".join(_fold(p) for p in [*passages, *file_names])
-    years_found = [y for y in years if y in text]
+    # A passage may write the year short: "’15년 직업능력개발계좌제와 … 통합" answers a question about 2015.
+    shown = set(written_years(" ".join(_fold(p) for p in [*passages, *file_names])))
+    years_found = [y for y in years if y in shown]
     coverage = None
     if is_korean(question):
         terms = key_terms(question)

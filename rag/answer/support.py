@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from rag.answer.citations import SOURCE_REF, marker_spans
 from rag.answer.terms import key_terms
+from rag.index.textnorm import SHORT_YEAR, short_year
 
 # -- figures: numbers and dates as written, normalised for comparison ----------------------------------
 
@@ -75,9 +76,6 @@ _DATES = (
     re.compile(r"(?<!\d)(?P<year>\d{4})\s*년\s*(?P<m>\d{1,2})\s*월(?:\s*(?P<day>\d{1,2})\s*일)?"),
     re.compile(rf"\b{_MONTH}\s+(?P<year>\d{{4}})(?!\d)", re.IGNORECASE),
 )
-# A year written short, as Korean documents and English headlines do ("’22~’24년", "FY'22"): the same year as
-# "2022". An apostrophe before two digits that no further digit follows; 70 and above are 1900s.
-_SHORT_YEAR = re.compile(r"(?<![\d'’‘])['’‘](?P<yy>\d{2})(?![\d'’])")
 # A list item's number and a heading's hashes are layout, not figures.
 _LIST_NUMBER = re.compile(r"^\s*(?:#+\s*)?(?:\d{1,2}[.)]|[-*•])\s+")
 _SPACE_BEFORE_STOP = re.compile(r"\s+([.,;:!?。！？])")
@@ -125,9 +123,8 @@ def _dates(text: str) -> tuple[list[Figure], str]:
 def _short_years(text: str) -> list[Figure]:
     """ "’22" as the year 2022 (compared as "2022" is: the same key and value)."""
     out = []
-    for m in _SHORT_YEAR.finditer(text):
-        yy = int(m.group("yy"))
-        year = Decimal((1900 if yy >= 70 else 2000) + yy)
+    for m in SHORT_YEAR.finditer(text):
+        year = Decimal(short_year(m.group("yy")))
         out.append(Figure(m.group(0), _decimal_key(year), year))
     return out
 
@@ -136,7 +133,7 @@ def figures(text: str) -> list[Figure]:
     """Every date and number in ``text``, in no particular order (citation markers are the caller's)."""
     text = unicodedata.normalize("NFKC", text)
     found, rest = _dates(text)
-    found, rest = found + _short_years(rest), _SHORT_YEAR.sub(lambda m: " " * len(m.group(0)), rest)
+    found, rest = found + _short_years(rest), SHORT_YEAR.sub(lambda m: " " * len(m.group(0)), rest)
     for m in _NUMBER.finditer(rest):
         digits = m.group("num").replace(",", "")
         try:

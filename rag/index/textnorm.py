@@ -36,9 +36,26 @@ STOPWORDS: frozenset[str] = frozenset(
 YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 
 
+#: A year written short, as Korean documents and English headlines do ("’22~’24년", "FY'22"): an apostrophe
+#: before two digits that no further digit follows. 70 and above are 1900s.
+SHORT_YEAR = re.compile(r"(?<![\d'’‘])['’‘](?P<yy>\d{2})(?![\d'’])")
+
+
 def years(text: str) -> frozenset[str]:
     """The four-digit years (1900-2099) written in ``text``."""
     return frozenset(YEAR.findall(text))
+
+
+def short_year(yy: str) -> str:
+    """The four-digit year of a two-digit one ("22" -> "2022", "98" -> "1998")."""
+    return str((1900 if int(yy) >= 70 else 2000) + int(yy))
+
+
+def written_years(text: str) -> list[str]:
+    """The years ``text`` names, in order, once each: four-digit ones and short ones ("’15년" is 2015)."""
+    found = [(m.start(), m.group()) for m in YEAR.finditer(text)]
+    found += [(m.start(), short_year(m.group("yy"))) for m in SHORT_YEAR.finditer(text)]
+    return list(dict.fromkeys(year for _, year in sorted(found)))
 
 
 def normalize(text: str) -> str:

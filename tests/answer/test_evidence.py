@@ -31,6 +31,17 @@ def test_question_years_count_fiscal_years_once() -> None:
     assert question_years("Compare FY2019 with FY2018 and 2019.") == ["2019", "2018"]
     assert question_years("2020년부터 2024년까지") == ["2020", "2024"]
     assert question_years("Section 10-K item 1234") == []
+    assert question_years("’24년에 신설된 사업은? FY'19와 비교하면?") == ["2024", "2019"]  # written short
+
+
+def test_a_year_the_passage_writes_short_is_shown() -> None:
+    # The Korean fiscal documents write "’15년"; a question about 2015 has its evidence there.
+    passages = ["ㅇ ’15년 직업능력개발계좌제와 국가기간･전략산업직종훈련 운영방식 통합"]
+    ev = find_evidence("2015년에 내일배움카드사업과 관련해서 통합된 제도는 무엇인가?", passages)
+    assert ev.years_found == ("2015",) and ev.years_missing == ()
+    # a quoted number or a longer run of digits is no year
+    ev = find_evidence("2015년에 통합된 제도는?", ["제도 '15' 통합", "코드 201516 통합"])
+    assert ev.years_found == () and ev.years_missing == ("2015",)
 
 
 def test_a_company_named_in_the_passages_is_evidence_and_one_named_nowhere_is_not() -> None:
