@@ -96,7 +96,8 @@ def report(name: str, all_cases: list[Case], truly_absent: bool) -> None:
     counts = {g: sum(c.group == g for c in all_cases) for g in groups}
     print(f"\n{name}: " + ", ".join(f"{g} {n}" for g, n in counts.items()))
     print(
-        f"{'gate':34}{'answerable refused':>20}{'absent':>9}{'other':>9}{'off-topic':>11}{'precision':>11}{'recall':>8}"
+        f"{'gate':34}{'answerable refused':>20}{'absent':>9}{'set out':>9}{'other':>9}{'off-topic':>11}"
+        f"{'precision':>11}{'recall':>8}"
     )
     for label, gate in GATES.items():
         stopped = {g: [gated(c, gate) for c in all_cases if c.group == g] for g in groups}
