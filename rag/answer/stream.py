@@ -1,0 +1,151 @@
+"""The answer as it streams: text deltas for the page or the terminal, then the checked ``Answer``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import replace
+
+from rag.answer.citations import clean_citations, normalise_citations, only_pointers, parse_citations
+from rag.answer.declined import declined_text, is_refusal
+from rag.answer.llm import TokenStream
+from rag.answer.prompt import PromptPlan
+from rag.answer.repoint import repoint_citations
+from rag.answer.result import Answer
+from rag.answer.support import check_support
+from rag.errors import LLMError, LLMTimeout, LLMUnavailable, ModelNotFound, StreamInterrupted
+from rag.models import Hit
+
+logger = logging.getLogger(__name__)
+
+_ERROR_KINDS: tuple[tuple[type[LLMError], str], ...] = (
+    (LLMUnavailable, "unavailable"),
+    (ModelNotFound, "model_not_found"),
+    (LLMTimeout, "timeout"),
+    (StreamInterrupted, "interrupted"),
+)
+
+
+def _error_kind(e: LLMError) -> str:
+    return next((kind for cls, kind in _ERROR_KINDS if isinstance(e, cls)), "llm")
+
+
+class AnswerStream:
+    """Iterate for text deltas (``st.write_stream`` or a CLI); then ``result()`` is the final Answer.
+
+    ``hits`` and ``standalone_query`` are known before iteration, so sources can be shown early.
+    """
+
+    def __init__(
+        self,
+        base: Answer,
+        *,
+        tokens: TokenStream | None = None,
+        plan: PromptPlan | None = None,
+    ) -> None:
+        self._base = base
+        self._tokens = tokens
+        self._plan = plan
+        self._answer: Answer | None = None if tokens is not None else base
+        self._gen = self._run()
+        self.question = base.question
+        self.standalone_query = base.standalone_query
+        self.hits: tuple[Hit, ...] = plan.sources if plan is not None else base.hits
+
+    def __iter__(self) -> AnswerStream:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._gen)
+
+    def result(self) -> Answer:
+        """The final Answer, consuming whatever has not been read yet."""
+        for _ in self:
+            pass
+        assert self._answer is not None
+        return self._answer
+
+    @property
+    def answer(self) -> Answer:
+        return self.result()
+
+    def close(self) -> None:
+        """Stop reading (a stop button); the text so far is kept and the answer marked incomplete."""
+        self._gen.close()
+        if self._answer is None:  # closed before the first token: the generator never ran its finally
+            self._answer = self._finish("", StreamInterrupted("the reader stopped before the answer began"))
+
+    def _run(self) -> Iterator[str]:
+        if self._tokens is None:
+            if self._base.text:
+                yield self._base.text
+            return
+        parts: list[str] = []
+        failure: LLMError | None = None
+        stopped = True
+        try:
+            for delta in self._tokens:
+                parts.append(delta)
+                yield delta
+            stopped = False
+        except LLMError as e:
+            failure, stopped = e, False
+            logger.warning("answer stream failed after %d characters: %s", len("".join(parts)), e)
+        finally:
+            if stopped:  # the reader closed us or something unexpected escaped
+                self._answer = self._finish("".join(parts), StreamInterrupted("the reader stopped early"))
+        self._answer = self._finish("".join(parts), failure)
+
+    def _finish(self, raw: str, failure: LLMError | None) -> Answer:
+        base, plan = self._base, self._plan
+        assert plan is not None and self._tokens is not None
+        if failure is not None and not raw.strip():
+            if isinstance(failure, LLMUnavailable):
+                return search_only(base, failure)
+            return failed(base, failure)
+        n = len(plan.sources)
+        normalised = normalise_citations(raw)  # <source id="3">, (source 3), 【3】 ... are citations too
+        invalid = parse_citations(normalised, n).invalid
+        text = clean_citations(normalised, n)
+        cut_at_limit = failure is None and self._tokens.done_reason == "length"
+        error = str(failure) if failure else None
+        if cut_at_limit:
+            error = "The answer reached the length limit for this context window and was cut off."
+        complete = failure is None and not cut_at_limit
+        # The app words "not found" itself: the model's refusal may be in the wrong language or misleading.
+        declined = complete and is_refusal(text)
+        says_nothing = only_pointers(text)
+        support, moves = None, ()
+        if not declined:
+            passages = {i: hit.chunk.text for i, hit in enumerate(plan.sources, start=1)}
+            text, moves = repoint_citations(text, passages)
+            support = check_support(text, passages, question=base.standalone_query or base.question)
+        report = parse_citations(text, n)
+        return replace(
+            base,
+            mode="answer",
+            text=declined_text(base.question) if declined else text,
+            hits=plan.sources,
+            cited=() if declined else report.cited,
+            invalid_citations=invalid,
+            uncited=report.uncited and not says_nothing and not declined,
+            declined=declined,
+            pointers_only=complete and not declined and says_nothing,
+            support=support,
+            moved_citations=moves,
+            dropped_sources=plan.dropped,
+            incomplete=failure is not None or cut_at_limit,
+            error=error,
+            error_kind=_error_kind(failure) if failure else ("length" if cut_at_limit else None),
+            num_ctx=plan.num_ctx,
+        )
+
+
+def search_only(base: Answer, e: LLMError | None) -> Answer:
+    reason = str(e) if e is not None else "No language model is configured."
+    error = f"{reason} Showing the best passages from your documents instead."
+    return replace(base, mode="search_only", text="", error=error, error_kind="unavailable")
+
+
+def failed(base: Answer, e: LLMError) -> Answer:
+    return replace(base, mode="error", text="", error=str(e), error_kind=_error_kind(e))
