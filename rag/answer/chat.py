@@ -10,8 +10,14 @@ from rag.answer.declined import not_found_text
 from rag.answer.evidence import Evidence, find_evidence
 from rag.answer.history import ChatHistory
 from rag.answer.language import question_language
-from rag.answer.llm import OllamaLLM
-from rag.answer.prompt import TurnLike, build_answer_prompt, build_rewrite_messages, clean_rewrite
+from rag.answer.llm import OllamaLLM, TokenStream
+from rag.answer.prompt import (
+    TurnLike,
+    again_messages,
+    build_answer_prompt,
+    build_rewrite_messages,
+    clean_rewrite,
+)
 from rag.answer.result import Answer, AnswerOutcome, Turn
 from rag.answer.stream import AnswerStream, failed, search_only
 from rag.errors import LLMError, LLMUnavailable, RagError
@@ -112,7 +118,8 @@ class ChatSession:
         if llm_error is not None:
             return AnswerStream(failed(base, llm_error))
         sources = self._sources(hits)
-        plan = build_answer_prompt(standalone, sources, num_ctx, language=question_language(question))
+        language = question_language(question)
+        plan = build_answer_prompt(standalone, sources, num_ctx, language=language)
         if not plan.sources:
             error = (
                 f"The model's context window ({num_ctx} tokens) cannot hold even one source; "
@@ -122,7 +129,12 @@ class ChatSession:
         if plan.dropped:
             logger.info("context window %d tokens: dropped %d of %d sources", num_ctx, plan.dropped, len(sources))
         tokens = llm.stream_chat(plan.messages, num_ctx=plan.num_ctx, num_predict=plan.num_predict)
-        return AnswerStream(base, tokens=tokens, plan=plan)
+
+        def again(reply: str) -> TokenStream:
+            messages = again_messages(plan.messages, reply, language)
+            return llm.stream_chat(messages, num_ctx=plan.num_ctx, num_predict=plan.num_predict)
+
+        return AnswerStream(base, tokens=tokens, plan=plan, again=again)
 
     def _evidence(self, query: str, hits: Sequence[Hit]) -> Evidence:
         """What of the query the hits (and their documents' openings) show; the hits alone if openings fail."""

@@ -138,6 +138,20 @@ def _user_message(blocks: Sequence[str], question: str, language: str | None) ->
     )
 
 
+def again_messages(messages: Sequence[dict[str, str]], reply: str, language: str | None) -> list[dict[str, str]]:
+    """The answer's messages, the reply that only pointed at sources, and a request for the answer in words.
+
+    Sent as the conversation's next turn, so the server reads the sources again from its cache of the
+    same prefix (Ollama keeps it) rather than anew.
+    """
+    ask = (
+        "Your reply gave only source numbers. Write the answer itself in words, in one to three sentences, "
+        "using only the sources above. End each sentence with its source's number in square brackets, like [1]. "
+        "If the sources do not hold the answer, say so briefly. " + answer_language_instruction(language)
+    )
+    return [*messages, {"role": "assistant", "content": reply.strip()}, {"role": "user", "content": ask}]
+
+
 def answer_reserve(num_ctx: int) -> int:
     """Tokens kept free for the answer: a quarter of the window, between 128 and 1024."""
     return max(128, min(1024, num_ctx // 4))

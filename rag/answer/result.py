@@ -56,6 +56,8 @@ class Answer:
     pointers_only: bool = False
     #: Citations the app moved: the model cited a source without the sentence's figures, another holds them.
     moved_citations: tuple[CitationMove, ...] = ()
+    #: The first reply only pointed at sources ("[1] [2]"), so the model was asked once more for words.
+    asked_again: bool = False
 
     @property
     def cited_hits(self) -> list[tuple[int, Hit]]:
@@ -90,4 +92,5 @@ class Answer:
             "gate_reason": self.gate_reason,
             "pointers_only": self.pointers_only,
             "moved_citations": [move.note() for move in self.moved_citations],
+            "asked_again": self.asked_again,
         }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from rag.answer.citations import clean_citations, normalise_citations, only_pointers, parse_citations
@@ -17,6 +17,11 @@ from rag.errors import LLMError, LLMTimeout, LLMUnavailable, ModelNotFound, Stre
 from rag.models import Hit
 
 logger = logging.getLogger(__name__)
+
+#: ``again(reply)``: a new stream asking for the answer in words after ``reply`` only pointed at sources
+AskAgain = Callable[[str], TokenStream]
+#: Shown between a reply of source numbers only and the answer asked for after it.
+AGAIN_SEPARATOR = "\n\n"
 
 _ERROR_KINDS: tuple[tuple[type[LLMError], str], ...] = (
     (LLMUnavailable, "unavailable"),
@@ -42,10 +47,13 @@ class AnswerStream:
         *,
         tokens: TokenStream | None = None,
         plan: PromptPlan | None = None,
+        again: AskAgain | None = None,
     ) -> None:
         self._base = base
         self._tokens = tokens
         self._plan = plan
+        self._again = again
+        self._asked_again = False
         self._answer: Answer | None = None if tokens is not None else base
         self._gen = self._run()
         self.question = base.question
@@ -81,22 +89,45 @@ class AnswerStream:
                 yield self._base.text
             return
         parts: list[str] = []
+        first = ""  # a reply of source numbers only, kept should asking again bring nothing
         failure: LLMError | None = None
         stopped = True
         try:
             for delta in self._tokens:
                 parts.append(delta)
                 yield delta
+            if self._again is not None and self._says_nothing("".join(parts)):
+                # Small models sometimes reply "[1] [2]": asked once more, they mostly answer in words.
+                first, parts = "".join(parts), []
+                logger.info("the reply only pointed at sources (%r); asking for the answer in words", first)
+                self._asked_again = True
+                self._tokens = self._again(first)
+                yield AGAIN_SEPARATOR
+                for delta in self._tokens:
+                    parts.append(delta)
+                    yield delta
             stopped = False
         except LLMError as e:
             failure, stopped = e, False
             logger.warning("answer stream failed after %d characters: %s", len("".join(parts)), e)
         finally:
             if stopped:  # the reader closed us or something unexpected escaped
-                self._answer = self._finish("".join(parts), StreamInterrupted("the reader stopped early"))
-        self._answer = self._finish("".join(parts), failure)
+                self._answer = self._finish("".join(parts) or first, StreamInterrupted("the reader stopped early"))
+        raw = "".join(parts)
+        if first and not raw.strip():
+            # Asking again brought no text, or failed before any: the first reply stands, complete as it was.
+            self._answer = self._finish(first, None, done_reason="stop")
+            return
+        self._answer = self._finish(raw, failure)
 
-    def _finish(self, raw: str, failure: LLMError | None) -> Answer:
+    def _says_nothing(self, raw: str) -> bool:
+        """Whether a complete reply holds no words once its citations are read (``only_pointers``)."""
+        assert self._plan is not None and self._tokens is not None
+        if self._tokens.done_reason == "length":
+            return False
+        return only_pointers(clean_citations(normalise_citations(raw), len(self._plan.sources)))
+
+    def _finish(self, raw: str, failure: LLMError | None, done_reason: str | None = None) -> Answer:
         base, plan = self._base, self._plan
         assert plan is not None and self._tokens is not None
         if failure is not None and not raw.strip():
@@ -107,7 +138,7 @@ class AnswerStream:
         normalised = normalise_citations(raw)  # <source id="3">, (source 3), 【3】 ... are citations too
         invalid = parse_citations(normalised, n).invalid
         text = clean_citations(normalised, n)
-        cut_at_limit = failure is None and self._tokens.done_reason == "length"
+        cut_at_limit = failure is None and (done_reason or self._tokens.done_reason) == "length"
         error = str(failure) if failure else None
         if cut_at_limit:
             error = "The answer reached the length limit for this context window and was cut off."
@@ -133,6 +164,7 @@ class AnswerStream:
             pointers_only=complete and not declined and says_nothing,
             support=support,
             moved_citations=moves,
+            asked_again=self._asked_again,
             dropped_sources=plan.dropped,
             incomplete=failure is not None or cut_at_limit,
             error=error,

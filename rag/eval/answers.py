@@ -117,6 +117,7 @@ class AnswerRecord:
     sources: tuple[str, ...]  # "file p.N" of the numbered sources (the model's) or the nearest passages
     excluded: tuple[str, ...] = ()  # documents kept out of retrieval (absent-document questions)
     error: str | None = None
+    asked_again: bool = False  # the first reply was source numbers only; ``text`` is the second
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,7 @@ def _record(
         citations=len(checks),
         supported=sum(c.supported for c in checks),
         moved=len(answer.moved_citations),
+        asked_again=answer.asked_again,
         prompt_tokens=server if server is not None else estimate,
         prompt_tokens_estimate=estimate,
         prompt_tokens_from_server=server is not None,

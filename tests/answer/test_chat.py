@@ -157,10 +157,57 @@ def test_a_reply_of_pointers_only_is_marked_as_no_answer(
     server: FakeOllama, retriever: OverlapRetriever, reply: str
 ) -> None:
     server.queue_chat(reply)
+    server.queue_chat(reply)  # asked again for words, the model points again
     answer = make_session(server.url, retriever).answer("How long is the X200 warranty?")
-    assert answer.mode == "answer" and answer.pointers_only
-    assert not answer.uncited and not answer.declined
+    assert answer.mode == "answer" and answer.pointers_only and answer.asked_again
+    assert not answer.uncited and not answer.declined and not answer.incomplete
     assert answer.outcome()["pointers_only"] is True
+    assert len(server.chat_requests) == 2
+
+
+def test_a_reply_of_pointers_only_is_asked_again_for_words_in_the_same_conversation(
+    server: FakeOllama, retriever: OverlapRetriever
+) -> None:
+    server.queue_chat("[1] [2]")
+    server.queue_chat("The X200 warranty lasts two years [1].")
+    stream = make_session(server.url, retriever).ask("How long is the X200 warranty?")
+    shown = "".join(stream)
+    answer = stream.result()
+    # The page showed both replies as they came; the answer is the second.
+    assert shown == "[1] [2]\n\nThe X200 warranty lasts two years [1]."
+    assert answer.text == "The X200 warranty lasts two years [1]."
+    assert answer.asked_again and not answer.pointers_only and answer.cited == (1,)
+    assert answer.support is not None and answer.support.support_rate == 1.0
+    assert answer.outcome()["asked_again"] is True
+    first, second = (r.body for r in server.chat_requests)
+    assert first is not None and second is not None
+    # The same messages, then the reply and the request: the server can reuse what it read of the sources.
+    assert second["messages"][:2] == first["messages"]
+    assert second["messages"][2] == {"role": "assistant", "content": "[1] [2]"}
+    ask = second["messages"][3]
+    assert ask["role"] == "user" and "in words" in ask["content"] and ask["content"].endswith("in English.")
+    assert second["options"]["num_ctx"] == first["options"]["num_ctx"]  # no model reload
+
+
+def test_asking_again_that_fails_leaves_the_first_reply_complete(
+    server: FakeOllama, retriever: OverlapRetriever
+) -> None:
+    server.queue_chat("[1]")
+    server.queue_chat(http_error=(500, "model runner crashed"))
+    answer = make_session(server.url, retriever).answer("How long is the X200 warranty?")
+    assert answer.mode == "answer" and answer.text == "[1]"
+    assert answer.pointers_only and answer.asked_again
+    assert not answer.incomplete and answer.error is None
+
+
+def test_an_answer_in_words_or_cut_at_the_length_limit_is_not_asked_again(
+    server: FakeOllama, retriever: OverlapRetriever
+) -> None:
+    server.queue_chat("Two years [1].")
+    make_session(server.url, retriever).answer("How long is the X200 warranty?")
+    server.queue_chat("[1] [2]", done_reason="length")
+    answer = make_session(server.url, retriever).answer("How long is the X200 warranty?")
+    assert len(server.chat_requests) == 2 and answer.incomplete and not answer.asked_again
 
 
 def test_a_reply_with_words_is_not_pointers_only(server: FakeOllama, retriever: OverlapRetriever) -> None:
@@ -675,3 +722,12 @@ def test_the_evidence_gate_is_switched_by_the_environment(monkeypatch: pytest.Mo
     assert AnswerSettings.from_env().evidence_gate
     monkeypatch.setenv("RAG_EVIDENCE_GATE", "0")
     assert not AnswerSettings.from_env().evidence_gate
+
+
+def test_a_korean_question_asked_again_asks_for_korean(server: FakeOllama) -> None:
+    server.queue_chat("[1] [2]")
+    server.queue_chat("보증 기간은 2년입니다 [1].")
+    answer = korean_session(server).answer("X200 보증 기간은 얼마입니까?")
+    ask = server.chat_requests[1].body["messages"][-1]["content"]  # type: ignore[index]
+    assert ask.endswith("Write the answer in Korean.")
+    assert answer.text == "보증 기간은 2년입니다 [1]." and answer.asked_again and not answer.pointers_only

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag.retrieve.modes import offered_modes
-from ui.state.notices import Notice, answer_notices, scores_text
+from ui.state.notices import ASKED_AGAIN_TEXT, Notice, answer_notices, scores_text
 
 
 def test_each_kind_of_answer_is_headlined_as_what_it_is():
@@ -110,6 +110,15 @@ def test_an_answer_of_pointers_only_is_said_plainly() -> None:
     # A reply cut off by the stop button is an incomplete answer, said once.
     cut = answer_notices({"mode": "answer", "pointers_only": True, "incomplete": True, "error": "stopped"})
     assert [n.text for n in cut] == ["Incomplete answer: stopped"]
+
+
+def test_an_answer_the_model_was_asked_again_for_says_so() -> None:
+    sources = [{"n": 1, "cited": True}]
+    again = answer_notices({"mode": "answer", "asked_again": True, "content": "Two years [1].", "sources": sources})
+    assert [(n.level, n.text) for n in again] == [("info", ASKED_AGAIN_TEXT)]
+    twice = answer_notices({"mode": "answer", "asked_again": True, "pointers_only": True, "sources": sources})
+    assert [n.level for n in twice] == ["warning"]
+    assert twice[0].text.startswith("The model gave no answer in words, even when asked a second time, only pointed")
 
 
 def test_scores_are_named_and_a_placed_statement_says_why_it_is_there():

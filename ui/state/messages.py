@@ -62,6 +62,7 @@ def stored_message(message: StoredMessage, question: str = "") -> dict:
         "uncited": bool(message.meta.get("uncited")),
         "declined": bool(message.meta.get("declined")),
         "pointers_only": bool(message.meta.get("pointers_only")),
+        "asked_again": bool(message.meta.get("asked_again")),
         "unsupported_numbers": list(message.meta.get("unsupported_numbers") or []),
         "moved_citations": list(message.meta.get("moved_citations") or []),
         "support_rate": message.meta.get("support_rate"),

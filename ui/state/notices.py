@@ -48,7 +48,14 @@ def answer_notices(message: dict) -> list[Notice]:
         notices.append(Notice("warning", declined_text(message.get("question") or "")))
     declined = bool(message.get("declined"))
     if mode == "answer" and message.get("pointers_only") and not message.get("incomplete") and not declined:
-        notices.append(Notice("warning", pointers_only_text(message.get("sources") or ())))
+        notices.append(
+            Notice(
+                "warning",
+                pointers_only_text(message.get("sources") or (), asked_again=bool(message.get("asked_again"))),
+            )
+        )
+    elif mode == "answer" and message.get("asked_again") and not declined:
+        notices.append(Notice("info", ASKED_AGAIN_TEXT))
     if mode == "answer" and message.get("uncited") and not message.get("incomplete") and not declined:
         notices.append(
             Notice("warning", "This answer cites no source: check it against the passages below before relying on it.")
@@ -70,7 +77,11 @@ def answer_notices(message: dict) -> list[Notice]:
     return notices
 
 
-def pointers_only_text(sources: Sequence[dict]) -> str:
+#: The app asked the model a second time: said beside the answer, as every change to what the model wrote is.
+ASKED_AGAIN_TEXT = "The model's first reply gave only source numbers; it was asked again for the answer in words."
+
+
+def pointers_only_text(sources: Sequence[dict], *, asked_again: bool = False) -> str:
     """What to say when the model answered with no words of its own, only source numbers (or nothing)."""
     cited = [str(s.get("n", i)) for i, s in enumerate(sources, 1) if s.get("cited")]
     where = ""
@@ -79,8 +90,9 @@ def pointers_only_text(sources: Sequence[dict]) -> str:
             cited[0] if len(cited) == 1 else ", ".join(cited[:-1]) + " and " + cited[-1]
         )
         where += ": read " + ("it" if len(cited) == 1 else "them") + " below"
+    again = ", even when asked a second time" if asked_again else ""
     return (
-        f"The model gave no answer in words{where}. Ask again, perhaps more precisely; "
+        f"The model gave no answer in words{again}{where}. Ask again, perhaps more precisely; "
         "a larger model answers more reliably."
     )
 
