@@ -288,12 +288,15 @@ class OllamaSettings:
 
     host: str = "http://localhost:11434"
     model: str = "llama3.2"
+    #: the sampler's seed: the same question over the same sources gets the same answer (None: Ollama's random one)
+    seed: int | None = None
 
     @classmethod
     def from_env(cls) -> OllamaSettings:
         return cls(
             host=_ollama_host(_env("OLLAMA_HOST", "http://localhost:11434")),
             model=_env("RAG_LLM_MODEL", "llama3.2"),
+            seed=_int("RAG_LLM_SEED", 0) if _env("RAG_LLM_SEED", "") else None,
         )
 
 

@@ -74,8 +74,8 @@ def library(config: Settings) -> Library:
 
 
 @st.cache_resource(show_spinner=False, on_release=lambda llm: llm.close())
-def llm(host: str, model: str, timeout_s: float) -> OllamaLLM:
-    return OllamaLLM(host, model, timeout_s=timeout_s)
+def llm(host: str, model: str, timeout_s: float, seed: int | None = None) -> OllamaLLM:
+    return OllamaLLM(host, model, timeout_s=timeout_s, seed=seed)
 
 
 @st.cache_resource(show_spinner=False)

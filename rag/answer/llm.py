@@ -130,10 +130,11 @@ class TokenStream:
 class OllamaLLM:
     """One Ollama server and model. Thread-safe: the underlying httpx client pools connections."""
 
-    def __init__(self, host: str, model: str, *, timeout_s: float = 120.0) -> None:
+    def __init__(self, host: str, model: str, *, timeout_s: float = 120.0, seed: int | None = None) -> None:
         self.host = host
         self.model = model
         self.timeout_s = timeout_s
+        self.seed = seed
         # A dead host should fail fast; the long timeout is for the model loading and thinking.
         timeout = httpx.Timeout(timeout_s, connect=min(5.0, timeout_s))
         self._client = ollama.Client(host=host, timeout=timeout)
@@ -142,11 +143,11 @@ class OllamaLLM:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, timeout_s: float = 120.0) -> OllamaLLM:
-        return cls(settings.ollama.host, settings.ollama.model, timeout_s=timeout_s)
+        return cls(settings.ollama.host, settings.ollama.model, timeout_s=timeout_s, seed=settings.ollama.seed)
 
     def with_model(self, model: str) -> OllamaLLM:
         """The same server with another model (for the model picker)."""
-        return OllamaLLM(self.host, model, timeout_s=self.timeout_s)
+        return OllamaLLM(self.host, model, timeout_s=self.timeout_s, seed=self.seed)
 
     def map_error(self, e: BaseException, model: str, *, streaming: bool = False) -> LLMError:
         """Translate a client/transport failure into the project's LLMError family."""
@@ -232,7 +233,7 @@ class OllamaLLM:
         temperature: float = 0.1,
     ) -> TokenStream:
         """Start a streamed chat; the request is made when iteration begins."""
-        options = _options(num_ctx, num_predict, temperature)
+        options = _options(num_ctx, num_predict, temperature, self.seed)
         parts = self._client.chat(model=self.model, messages=list(messages), stream=True, options=options)
         return TokenStream(self, parts, self.model)
 
@@ -245,7 +246,7 @@ class OllamaLLM:
         temperature: float = 0.0,
     ) -> str:
         """One non-streamed chat reply."""
-        options = _options(num_ctx, num_predict, temperature)
+        options = _options(num_ctx, num_predict, temperature, self.seed)
         try:
             reply = self._client.chat(model=self.model, messages=list(messages), stream=False, options=options)
         except CLIENT_ERRORS as e:
@@ -276,12 +277,14 @@ class OllamaLLM:
         self._client.close()
 
 
-def _options(num_ctx: int, num_predict: int | None, temperature: float) -> dict[str, float | int]:
+def _options(num_ctx: int, num_predict: int | None, temperature: float, seed: int | None) -> dict[str, float | int]:
     # num_ctx must be sent with every request: Ollama otherwise uses its own default window,
     # silently cutting the sources we planned for, and a changed value reloads the model.
     options: dict[str, float | int] = {"num_ctx": num_ctx, "temperature": temperature}
     if num_predict is not None:
         options["num_predict"] = num_predict
+    if seed is not None:
+        options["seed"] = seed
     return options
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from rag.answer.chat import ChatSession
 from rag.answer.llm import ContextInfo, OllamaLLM, normalise_model_name
-from rag.errors import LLMError, LLMTimeout, LLMUnavailable, ModelNotFound, StreamInterrupted
+from rag.errors import ConfigError, LLMError, LLMTimeout, LLMUnavailable, ModelNotFound, StreamInterrupted
 from rag.models import Chunk, Hit
 from rag.settings import AnswerSettings, Settings
 from tests.fake_ollama import FakeOllama, dead_host
@@ -86,6 +86,21 @@ def test_streams_tokens_and_sends_num_ctx(server: FakeOllama) -> None:
     assert body["stream"] is True
     assert body["options"]["num_ctx"] == 3072
     assert body["options"]["num_predict"] == 256
+    assert "seed" not in body["options"]  # Ollama's own random seed unless one is set
+
+
+def test_a_seed_from_the_settings_is_sent_with_every_request(
+    server: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", server.url)
+    monkeypatch.setenv("RAG_LLM_SEED", "42")
+    llm = OllamaLLM.from_settings(Settings.from_env())
+    list(llm.stream_chat(MESSAGES, num_ctx=2048))
+    llm.with_model("llama3.2").complete(MESSAGES, num_ctx=2048)  # a model switch keeps the seed
+    assert [r.body["options"]["seed"] for r in server.chat_requests] == [42, 42]  # type: ignore[index]
+    monkeypatch.setenv("RAG_LLM_SEED", "seven")
+    with pytest.raises(ConfigError, match="RAG_LLM_SEED must be an integer"):
+        Settings.from_env()
 
 
 def test_complete_is_one_non_streamed_request(server: FakeOllama) -> None:

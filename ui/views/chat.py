@@ -304,7 +304,7 @@ def model_picker(settings: Settings, config: AnswerSettings, ollama: Ollama) -> 
         disabled=not installed,
         help="Models installed in Ollama. RAG_LLM_MODEL sets the default.",
     )
-    llm = resources.llm(settings.ollama.host, model, config.timeout_s)
+    llm = resources.llm(settings.ollama.host, model, config.timeout_s, settings.ollama.seed)
     if not ollama.reachable:
         return llm
     if not installed:
