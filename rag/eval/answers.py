@@ -72,8 +72,8 @@ class _Meter:
 class MeteredLLM(OllamaLLM):
     """The project's Ollama client, noting whether the model was called and the server's prompt token count."""
 
-    def __init__(self, host: str, model: str, *, timeout_s: float = 120.0) -> None:
-        super().__init__(host, model, timeout_s=timeout_s)
+    def __init__(self, host: str, model: str, *, timeout_s: float = 120.0, seed: int | None = None) -> None:
+        super().__init__(host, model, timeout_s=timeout_s, seed=seed)
         self.meter = _Meter()
 
     def stream_chat(
@@ -85,8 +85,9 @@ class MeteredLLM(OllamaLLM):
         temperature: float = 0.1,
     ) -> TokenStream:
         stream = super().stream_chat(messages, num_ctx=num_ctx, num_predict=num_predict, temperature=temperature)
+        if not self.meter.called:  # the answer's prompt; not a second request asking again for words
+            self.meter.stream = stream
         self.meter.called = True
-        self.meter.stream = stream
         return stream
 
 

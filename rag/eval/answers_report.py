@@ -92,7 +92,8 @@ def run_command(
 
     questions = load_questions(qa, base_dir=base, limit=limit)
     cfg = AnswerSettings.from_env()
-    llm = MeteredLLM(lib.settings.ollama.host, model or lib.settings.ollama.model, timeout_s=cfg.timeout_s)
+    ollama = lib.settings.ollama
+    llm = MeteredLLM(ollama.host, model or ollama.model, timeout_s=cfg.timeout_s, seed=ollama.seed)
     try:
         if not llm.has_model():
             raise RagError(f"the model {llm.model!r} is not on the Ollama server at {llm.host}")

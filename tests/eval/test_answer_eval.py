@@ -6,7 +6,7 @@ import pytest
 
 from rag.answer.support import figures
 from rag.cli.main import main
-from rag.eval.answers import AnswerReport, ConfigSummary, MeteredLLM, run_answers
+from rag.eval.answers import AnswerReport, ConfigSummary, MeteredLLM, default_configs, run_answers
 from rag.eval.answers_report import format_table
 from rag.eval.qa import parse_questions
 from rag.eval.scoring import NumberMatch, gold_figures, issuer, number_grade, score_answer, token_f1, verdict
@@ -202,6 +202,29 @@ def test_runner_asks_through_the_chat_and_counts_each_configuration(library, col
     table = format_table(report)
     assert "| top chunks (baseline) | 3 | 1 | 1 | 0 | 1 | 0 | 1.00 | 2/3 (0.67) |" in table
     assert "| page context 1400 | 3 | 2 | 1 | 0 | 0 | 0 | 0.75 | 2/3 (0.67) |" in table
+
+
+def test_a_reply_asked_again_is_scored_as_the_second_with_the_first_prompt_counted(library, collection):
+    with FakeOllama() as server:
+        server.add_model("llama3.2")
+        server.queue_chat("[1]")
+        server.queue_chat("ACME revenue in fiscal 2021 was $12,645 million [1].")
+        llm = MeteredLLM(server.url, "llama3.2", seed=7)
+        report = run_answers(
+            library,
+            questions()[:1],
+            collection,
+            llm,
+            chat_config=AnswerSettings(min_score=-1.0, rewrite_followups=False, evidence_gate=False),
+            configs=default_configs(library)[1:],
+            absent=False,
+        )
+        first, second = (r.body for r in server.chat_requests)
+    (record,) = report.records
+    assert record.asked_again and record.verdict == "correct" and record.supported == 1
+    # the prompt's size is the answer's prompt, not the longer conversation that asked again
+    assert record.prompt_tokens == sum(len(m["content"]) for m in first["messages"]) // 4
+    assert first["options"]["seed"] == second["options"]["seed"] == 7
 
 
 def test_gated_questions_are_refused_and_correct_not_found_without_calling_the_model(library, collection):
