@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--labels", type=Path, help='"N yes|no" lines: the hand verdict of check N')
     args = p.parse_args(argv)
     os.environ["RAG_DATA_DIR"] = str(args.data_dir)
+    from rag.answer.figures import figures
     from rag.answer.repoint import repoint_citations
-    from rag.answer.support import check_support, figures
+    from rag.answer.support import check_support
     from rag.answer.terms import key_terms
     from rag.eval.answers import searcher, source_label
     from rag.library import Library

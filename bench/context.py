@@ -35,8 +35,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag.answer.context import PAGE_TOKENS, assemble, page_contexts  # noqa: E402
+from rag.answer.figures import figures, found_in  # noqa: E402
 from rag.answer.prompt import build_answer_prompt  # noqa: E402
-from rag.answer.support import figures, found_in  # noqa: E402
 from rag.answer.terms import key_terms  # noqa: E402
 from rag.eval.qa import load_questions  # noqa: E402
 from rag.models import Hit  # noqa: E402

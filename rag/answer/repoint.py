@@ -15,12 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rag.answer.citations import marker_spans
+from rag.answer.figures import Figure, figures
 from rag.answer.support import (
-    Figure,
     SourceFacts,
     claim_text,
     content_terms,
-    figures,
     list_prefix,
     sentence_pieces,
     source_facts,

@@ -9,185 +9,16 @@ its content words. Numbers the answer states that no source holds at all are lis
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
 from rag.answer.citations import SOURCE_REF, marker_spans
+from rag.answer.figures import Figure, figures, found_in, source_keys
 from rag.answer.terms import key_terms
-from rag.index.textnorm import SHORT_YEAR, short_year
 
-# -- figures: numbers and dates as written, normalised for comparison ----------------------------------
-
-_SCALES = {
-    "thousand": 10**3,
-    "thousands": 10**3,
-    "k": 10**3,
-    "million": 10**6,
-    "millions": 10**6,
-    "mn": 10**6,
-    "m": 10**6,
-    "billion": 10**9,
-    "billions": 10**9,
-    "bn": 10**9,
-    "b": 10**9,
-    "trillion": 10**12,
-    "만": 10**4,
-    "억": 10**8,
-    "조": 10**12,
-}
-_PERCENT = {"%", "percent", "per cent", "pct", "퍼센트", "프로"}
-_UNIT = "|".join(sorted((re.escape(u) for u in [*_SCALES, *_PERCENT]), key=len, reverse=True))
-# Not glued to a Latin word or another number ("X200", "v1.2", "FY2022" are names, not figures); Hangul may
-# follow ("2021년", "1,234억원"). A table's negative "(123)" is read as 123: signs are not compared.
-_NUMBER = re.compile(
-    rf"(?<![A-Za-z0-9_.,])(?:[$€£₩¥]\s?)?(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?)"
-    rf"(?:\s*(?P<unit>{_UNIT}))?(?![A-Za-z0-9])",
-    re.IGNORECASE,
-)
-_MONTHS = {
-    name: i
-    for i, names in enumerate(
-        (
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ),
-        start=1,
-    )
-    for name in names
-}
-_MONTH = "(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
-_DATES = (
-    re.compile(r"(?<!\d)(?P<year>\d{4})-(?P<m>\d{1,2})-(?P<day>\d{1,2})(?!\d)"),
-    re.compile(r"(?<!\d)(?P<m>\d{1,2})/(?P<day>\d{1,2})/(?P<year>\d{4})(?!\d)"),
-    re.compile(rf"\b{_MONTH}\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<year>\d{{4}})(?!\d)", re.IGNORECASE),
-    re.compile(rf"(?<!\d)(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+{_MONTH}\s+(?P<year>\d{{4}})(?!\d)", re.IGNORECASE),
-    re.compile(r"(?<!\d)(?P<year>\d{4})\s*년\s*(?P<m>\d{1,2})\s*월(?:\s*(?P<day>\d{1,2})\s*일)?"),
-    re.compile(rf"\b{_MONTH}\s+(?P<year>\d{{4}})(?!\d)", re.IGNORECASE),
-)
 # A list item's number and a heading's hashes are layout, not figures.
 _LIST_NUMBER = re.compile(r"^\s*(?:#+\s*)?(?:\d{1,2}[.)]|[-*•])\s+")
 _SPACE_BEFORE_STOP = re.compile(r"\s+([.,;:!?。！？])")
-
-
-@dataclass(frozen=True)
-class Figure:
-    """A number or date as the text writes it, and the normalised forms it is compared by."""
-
-    text: str
-    key: str  # "5794", "21.6", "date:2021-03-31", "date:2021-03"
-    value: Decimal | None = None  # unsigned, without its scale word (None for dates)
-    scale: int = 1
-    decimals: int = 0
-
-    @property
-    def is_date(self) -> bool:
-        return self.value is None
-
-
-def _decimal_key(value: Decimal) -> str:
-    """A Decimal's canonical text: "5.80" and "5.8" alike, never exponent notation."""
-    text = format(value.normalize(), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _dates(text: str) -> tuple[list[Figure], str]:
-    """The dates in ``text``, and the text with them blanked out (so their parts are not read as numbers)."""
-    found: list[Figure] = []
-    chars = list(text)
-    for pattern in _DATES:
-        for m in pattern.finditer("".join(chars)):
-            groups = m.groupdict()
-            month = _MONTHS[groups["month"].lower()] if groups.get("month") else int(groups["m"])
-            if not 1 <= month <= 12:
-                continue
-            key = f"date:{int(groups['year']):04d}-{month:02d}"
-            if groups.get("day"):
-                key += f"-{int(groups['day']):02d}"
-            found.append(Figure(m.group(0), key))
-            chars[m.start() : m.end()] = " " * (m.end() - m.start())
-    return found, "".join(chars)
-
-
-def _short_years(text: str) -> list[Figure]:
-    """ "’22" as the year 2022 (compared as "2022" is: the same key and value)."""
-    out = []
-    for m in SHORT_YEAR.finditer(text):
-        year = Decimal(short_year(m.group("yy")))
-        out.append(Figure(m.group(0), _decimal_key(year), year))
-    return out
-
-
-def figures(text: str) -> list[Figure]:
-    """Every date and number in ``text``, in no particular order (citation markers are the caller's)."""
-    text = unicodedata.normalize("NFKC", text)
-    found, rest = _dates(text)
-    found, rest = found + _short_years(rest), SHORT_YEAR.sub(lambda m: " " * len(m.group(0)), rest)
-    for m in _NUMBER.finditer(rest):
-        digits = m.group("num").replace(",", "")
-        try:
-            value = Decimal(digits)
-        except InvalidOperation:  # pragma: no cover - the pattern only admits digits
-            continue
-        unit = (m.group("unit") or "").lower()
-        scale = _SCALES.get(unit, 1)
-        decimals = len(digits.split(".", 1)[1]) if "." in digits else 0
-        found.append(Figure(m.group(0).strip(), _decimal_key(value), value, scale, decimals))
-    return found
-
-
-def _source_keys(found: Sequence[Figure]) -> set[str]:
-    """Keys a source offers: its figures, and a date's month and year on their own."""
-    keys = set()
-    for f in found:
-        keys.add(f.key)
-        if f.is_date:
-            parts = f.key[5:].split("-")
-            keys.add(f"date:{parts[0]}-{parts[1]}")
-            keys.add(str(int(parts[0])))
-    return keys
-
-
-def _rounds_to(claimed: Figure, source: Figure) -> bool:
-    """``claimed`` is ``source`` rounded, with a scale word the source's table may leave unsaid:
-    "$5.8 billion" from "5,794" (in millions), "21.6%" from "21.58"."""
-    if claimed.value is None or source.value is None:
-        return False
-    if claimed.scale == 1 and source.scale == 1:
-        scales = (1,)
-    else:  # a figure without a scale word may be in thousands or millions (a filing's table)
-        scales = (source.scale,) if source.scale != 1 else (1, 10**3, 10**6, 10**9)
-    quantum = Decimal(10) ** -claimed.decimals * claimed.scale
-    target = claimed.value * claimed.scale
-    for k in scales:
-        amount = source.value * k
-        try:
-            rounded = (amount / quantum).quantize(Decimal(1), "ROUND_HALF_UP") * quantum
-        except InvalidOperation:  # beyond Decimal's precision (an OCR'd run of digits): no rounding of it
-            continue
-        if amount != target and rounded == target:
-            return True
-    return False
-
-
-def found_in(claimed: Figure, keys: Set[str], source_figures: Sequence[Figure]) -> bool:
-    """The source holds the figure: the same normalised form, or (amounts) a rounding of one of its own."""
-    if claimed.key in keys:
-        return True
-    if claimed.is_date:
-        return False
-    return any(_rounds_to(claimed, f) for f in source_figures if not f.is_date)
 
 
 # -- claims: the answer's sentences with their citation markers -----------------------------------------
@@ -229,11 +60,31 @@ def list_prefix(line: str) -> int:
     return m.end() if m else 0
 
 
+def forward_parts(piece: str) -> list[str]:
+    """A sentence that opens with a marker and numbers its parts with more ("[1] 657,680 백만원 [2] 청년고용 …")
+    cut into one part per marker: such a marker cites what follows it, as a small model lists its sources' facts.
+
+    Markers with no text after them ("[1] 신청서 제출 [2][3]") stay with the part before them.
+    """
+    spans = marker_spans(piece)
+    if len(spans) < 2 or piece[: spans[0][0]].strip():
+        return [piece]
+    cuts, last_end = [], 0
+    for start, end, _ in spans:
+        if not cuts or piece[last_end:start].strip():
+            cuts.append(start)
+        last_end = end
+    if len(cuts) > 1 and not claim_text(piece[cuts[-1] :]):
+        cuts.pop()
+    return [piece[a:b] for a, b in zip(cuts, [*cuts[1:], len(piece)])]
+
+
 def split_claims(answer: str) -> list[Claim]:
-    """The answer's sentences (line by line), each with its markers (``sentence_pieces``)."""
+    """The answer's sentences (line by line), each with its markers (``sentence_pieces``); a sentence whose
+    markers number its parts, one claim per part (``forward_parts``)."""
     claims = []
     for line in answer.splitlines():
-        for piece in sentence_pieces(line[list_prefix(line) :]):
+        for piece in (p for whole in sentence_pieces(line[list_prefix(line) :]) for p in forward_parts(whole)):
             cited = tuple(dict.fromkeys(n for _, _, numbers in marker_spans(piece) for n in numbers))
             text = claim_text(piece)
             if text or cited:
@@ -302,7 +153,7 @@ class SourceFacts:
 def source_facts(text: str) -> SourceFacts:
     """The figures and content words of one source's text."""
     found = figures(text)
-    return SourceFacts(tuple(found), frozenset(_source_keys(found)), frozenset(content_terms(key_terms(text))))
+    return SourceFacts(tuple(found), frozenset(source_keys(found)), frozenset(content_terms(key_terms(text))))
 
 
 def content_terms(terms: set[str]) -> set[str]:

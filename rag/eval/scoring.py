@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from rag.answer.citations import SOURCE_REF, marker_spans
-from rag.answer.support import Figure, figures
+from rag.answer.figures import Figure, figures
 from rag.answer.terms import key_terms
 from rag.eval.qa import file_key
 

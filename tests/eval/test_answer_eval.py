@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rag.answer.support import figures
+from rag.answer.figures import figures
 from rag.cli.main import main
 from rag.eval.answers import AnswerReport, ConfigSummary, MeteredLLM, default_configs, run_answers
 from rag.eval.answers_report import format_table
