@@ -104,3 +104,18 @@ def test_ask_moves_a_figure_cited_to_a_page_without_it_and_says_so(ready, monkey
     assert note.endswith(f"28.4 is in source {to}, not in source 2.") and to in (1, 3)
     cited = [line for line in captured.out.splitlines() if " cited " in line]
     assert len(cited) == 1 and cited[0].startswith(f"  [{to}] cited") and cited[0].endswith("✓ supports")
+
+
+def test_ask_asks_again_when_the_reply_only_points_and_says_so(ready, monkeypatch, capsys):
+    with FakeOllama() as server:
+        server.add_model("llama3.2")
+        server.queue_chat("[1] [2]")
+        server.queue_chat("The big model reaches 28.4 BLEU on English-to-German [1].")
+        monkeypatch.setenv("OLLAMA_HOST", server.url)
+        code = main(["ask", "What BLEU score does the Transformer reach on English-to-German?"])
+        assert len(server.chat_requests) == 2
+    captured = capsys.readouterr()
+    assert code == 0
+    assert captured.out.startswith("[1] [2]\n\nThe big model reaches 28.4 BLEU on English-to-German [1].")
+    assert "note: the model's first reply gave only source numbers; it was asked again for words" in captured.err
+    assert "no answer in words" not in captured.err
