@@ -118,8 +118,7 @@ class ChatSession:
         if llm_error is not None:
             return AnswerStream(failed(base, llm_error))
         sources = self._sources(hits)
-        language = question_language(question)
-        plan = build_answer_prompt(standalone, sources, num_ctx, language=language)
+        plan = build_answer_prompt(standalone, sources, num_ctx, language=question_language(question))
         if not plan.sources:
             error = (
                 f"The model's context window ({num_ctx} tokens) cannot hold even one source; "
@@ -130,9 +129,8 @@ class ChatSession:
             logger.info("context window %d tokens: dropped %d of %d sources", num_ctx, plan.dropped, len(sources))
         tokens = llm.stream_chat(plan.messages, num_ctx=plan.num_ctx, num_predict=plan.num_predict)
 
-        def again(reply: str) -> TokenStream:
-            messages = again_messages(plan.messages, reply, language)
-            return llm.stream_chat(messages, num_ctx=plan.num_ctx, num_predict=plan.num_predict)
+        def again() -> TokenStream:
+            return llm.stream_chat(again_messages(plan.messages), num_ctx=plan.num_ctx, num_predict=plan.num_predict)
 
         return AnswerStream(base, tokens=tokens, plan=plan, again=again)
 

@@ -138,18 +138,19 @@ def _user_message(blocks: Sequence[str], question: str, language: str | None) ->
     )
 
 
-def again_messages(messages: Sequence[dict[str, str]], reply: str, language: str | None) -> list[dict[str, str]]:
-    """The answer's messages, the reply that only pointed at sources, and a request for the answer in words.
+#: Added to the prompt when the first reply was source numbers only. The failed reply is not sent back: shown
+#: its own "[1] a.pdf, p. 2 [2]", the stand-in model wrote it again, at temperature 0.1 and 0.7 alike.
+AGAIN_LINE = "Do not answer with source numbers alone or copy a source's heading: write the answer itself, in words."
 
-    Sent as the conversation's next turn, so the server reads the sources again from its cache of the
-    same prefix (Ollama keeps it) rather than anew.
+
+def again_messages(messages: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    """The answer's messages with ``AGAIN_LINE`` after the user message's last line.
+
+    Everything before it is unchanged, so a server that keeps the prompt it has just read (Ollama does)
+    reads only the new line.
     """
-    ask = (
-        "Your reply gave only source numbers. Write the answer itself in words, in one to three sentences, "
-        "using only the sources above. End each sentence with its source's number in square brackets, like [1]. "
-        "If the sources do not hold the answer, say so briefly. " + answer_language_instruction(language)
-    )
-    return [*messages, {"role": "assistant", "content": reply.strip()}, {"role": "user", "content": ask}]
+    *head, last = messages
+    return [*head, {**last, "content": last["content"] + "\n" + AGAIN_LINE}]
 
 
 def answer_reserve(num_ctx: int) -> int:

@@ -18,8 +18,8 @@ from rag.models import Hit
 
 logger = logging.getLogger(__name__)
 
-#: ``again(reply)``: a new stream asking for the answer in words after ``reply`` only pointed at sources
-AskAgain = Callable[[str], TokenStream]
+#: ``again()``: a new stream asking for the answer in words, after a reply that only pointed at sources
+AskAgain = Callable[[], TokenStream]
 #: Shown between a reply of source numbers only and the answer asked for after it.
 AGAIN_SEPARATOR = "\n\n"
 
@@ -101,7 +101,7 @@ class AnswerStream:
                 first, parts = "".join(parts), []
                 logger.info("the reply only pointed at sources (%r); asking for the answer in words", first)
                 self._asked_again = True
-                self._tokens = self._again(first)
+                self._tokens = self._again()
                 yield AGAIN_SEPARATOR
                 for delta in self._tokens:
                     parts.append(delta)
