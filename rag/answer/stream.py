@@ -12,7 +12,7 @@ from rag.answer.llm import TokenStream
 from rag.answer.prompt import PromptPlan
 from rag.answer.repoint import repoint_citations
 from rag.answer.result import Answer
-from rag.answer.support import check_support
+from rag.answer.support import check_support, says_nothing_new
 from rag.errors import LLMError, LLMTimeout, LLMUnavailable, ModelNotFound, StreamInterrupted
 from rag.models import Hit
 
@@ -121,11 +121,13 @@ class AnswerStream:
         self._answer = self._finish(raw, failure)
 
     def _says_nothing(self, raw: str) -> bool:
-        """Whether a complete reply holds no words once its citations are read (``only_pointers``)."""
+        """Whether a complete reply says nothing: source numbers only (``only_pointers``), or sentences that
+        point at the sources in the question's words (``says_nothing_new``)."""
         assert self._plan is not None and self._tokens is not None
         if self._tokens.done_reason == "length":
             return False
-        return only_pointers(clean_citations(normalise_citations(raw), len(self._plan.sources)))
+        text = clean_citations(normalise_citations(raw), len(self._plan.sources))
+        return only_pointers(text) or says_nothing_new(text, self._base.standalone_query or self._base.question)
 
     def _finish(self, raw: str, failure: LLMError | None, done_reason: str | None = None) -> Answer:
         base, plan = self._base, self._plan

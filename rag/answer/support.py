@@ -178,7 +178,7 @@ POINTER_WORDS = (
     "described describe shown show listed list explained explain outlined outline detailed detail mentioned "
     "mention stated state provided provide given found see refer referred following follow information "
     "source document passage step consist consists include includes "
-    "설명 나와 나온 제시 명시 언급 참조 참고 구성 다음 내용 출처 자료 문서 단계 포함 이루어 에서"
+    "설명 나와 나온 제시 명시 언급 참조 참고 구성 다음 내용 출처 자료 문서 단계 포함 이루어 에서 확인"
 )
 # Korean terms are bigrams, and a verb's inflection leaves one or two ("설명된" gives "명된"): a sentence
 # may hold this share of terms outside the question's and the pointer words and still say nothing new
@@ -197,6 +197,24 @@ def _said(terms: set[str], asked: set[str]) -> set[str]:
     """
     added = terms - asked
     return added if len(added) >= 2 and len(added) > _RESTATING_SLACK * len(terms) else terms
+
+
+def _points_only(terms: set[str], restating: set[str]) -> bool:
+    """A sentence without figures that points at its sources and otherwise repeats the question's words."""
+    return bool(terms & _POINTING) and len(terms - restating) <= _RESTATING_SLACK * len(terms)
+
+
+def says_nothing_new(answer: str, question: str) -> bool:
+    """Whether no sentence of the answer says anything: each is empty once its markers and copied source
+    headers are gone, or only points at its sources in the question's words and figures ("2020년부터
+    2024년까지 사업비는 [1]에서 확인할 수 있습니다")."""
+    restating = content_terms(key_terms(question)) | _POINTING
+    asked = {f.key for f in figures(question)}
+    for claim in split_claims(SOURCE_REF.sub(" ", answer)):
+        terms = content_terms(key_terms(claim.text))
+        if any(f.key not in asked for f in figures(claim.text)) or (terms and not _points_only(terms, restating)):
+            return False
+    return True
 
 
 def check_support(answer: str, sources: Mapping[int, str], question: str = "") -> SupportReport:
@@ -225,12 +243,7 @@ def check_support(answer: str, sources: Mapping[int, str], question: str = "") -
         terms = content_terms(key_terms(claim.text))
         if not terms and not claimed:  # "[2][3]" alone, or a copied source header: nothing claimed to check
             continue
-        if (
-            restating is not None
-            and not claimed
-            and terms & _POINTING
-            and len(terms - restating) <= _RESTATING_SLACK * len(terms)
-        ):
+        if restating is not None and not claimed and _points_only(terms, restating):
             continue
         held = {n: [f for f in claimed if facts[n].holds(f)] for n in cited}
         said = _said(terms, asked)

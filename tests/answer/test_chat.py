@@ -731,3 +731,13 @@ def test_a_korean_question_asked_again_asks_for_korean(server: FakeOllama) -> No
     ask = server.chat_requests[1].body["messages"][-1]["content"]  # type: ignore[index]
     assert ask.endswith("Write the answer in Korean.\n" + AGAIN_LINE)
     assert answer.text == "보증 기간은 2년입니다 [1]." and answer.asked_again and not answer.pointers_only
+
+
+def test_a_reply_that_only_points_in_the_questions_words_is_asked_again(
+    server: FakeOllama, retriever: OverlapRetriever
+) -> None:
+    server.queue_chat("The X200 warranty is described in [1].")
+    server.queue_chat("The X200 warranty lasts two years from the date of purchase [1].")
+    answer = make_session(server.url, retriever).answer("How long is the X200 warranty?")
+    assert answer.asked_again and answer.text == "The X200 warranty lasts two years from the date of purchase [1]."
+    assert len(server.chat_requests) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.support import CitationCheck, check_support, split_claims
+from rag.answer.support import CitationCheck, check_support, says_nothing_new, split_claims
 from rag.answer.terms import key_terms
 
 FILING = (
@@ -226,3 +226,19 @@ def test_markers_that_number_a_sentences_parts_cite_what_follows_them() -> None:
     # Markers closing the last part stay with it; a sentence that does not open with a marker cites backwards.
     assert [c.sources for c in split_claims("[1] 신청서 제출 [2][3]")] == [(1, 2, 3)]
     assert [c.sources for c in split_claims("Sales were 5,794 [1] and rose 21.6% [2].")] == [(1, 2)]
+
+
+def test_an_answer_that_only_points_in_the_questions_words_says_nothing_new() -> None:
+    question = "2020년부터 2024년까지 청년 일자리 창출 지원 사업비는 어떻게 변화하고 있는가?"
+    pointing = (
+        "2020년부터 2024년까지 청년 일자리 창출 지원 사업비는 [1]에서 확인할 수 있습니다. [2]에서 확인할 수 있습니다."
+    )
+    assert says_nothing_new(pointing, question)
+    assert says_nothing_new("[1] [2]", question) and says_nothing_new("", question)
+    assert says_nothing_new("The steps are described in [2] and [3].", "What are the steps to replace the toner?")
+    # a figure the question does not state, a restatement without pointer words, or a claim say something
+    assert not says_nothing_new("2020년 사업비는 796,338 백만원이며 [1]에서 확인할 수 있습니다.", question)
+    assert not says_nothing_new(
+        "Yes, Boeing's business is subject to cyclicality [1].", "Is Boeing's business cyclical?"
+    )
+    assert not says_nothing_new("The steps are in [1]. Open the cover and pull the cartridge out [1].", "Steps?")
