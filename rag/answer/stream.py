@@ -127,7 +127,10 @@ class AnswerStream:
         if self._tokens.done_reason == "length":
             return False
         text = clean_citations(normalise_citations(raw), len(self._plan.sources))
-        return only_pointers(text) or says_nothing_new(text, self._base.standalone_query or self._base.question)
+        if only_pointers(text):
+            return True
+        # "The sources do not mention it" points in the question's words too, but it is an answer.
+        return not is_refusal(text) and says_nothing_new(text, self._base.standalone_query or self._base.question)
 
     def _finish(self, raw: str, failure: LLMError | None, done_reason: str | None = None) -> Answer:
         base, plan = self._base, self._plan

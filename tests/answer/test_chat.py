@@ -741,3 +741,9 @@ def test_a_reply_that_only_points_in_the_questions_words_is_asked_again(
     answer = make_session(server.url, retriever).answer("How long is the X200 warranty?")
     assert answer.asked_again and answer.text == "The X200 warranty lasts two years from the date of purchase [1]."
     assert len(server.chat_requests) == 2
+
+
+def test_a_refusal_in_the_questions_words_is_not_asked_again(server: FakeOllama, retriever: OverlapRetriever) -> None:
+    server.queue_chat("The sources do not mention how long the X200 warranty is.")
+    answer = make_session(server.url, retriever).answer("How long is the X200 warranty?")
+    assert answer.declined and not answer.asked_again and len(server.chat_requests) == 1
