@@ -129,8 +129,10 @@ class ChatSession:
             logger.info("context window %d tokens: dropped %d of %d sources", num_ctx, plan.dropped, len(sources))
         tokens = llm.stream_chat(plan.messages, num_ctx=plan.num_ctx, num_predict=plan.num_predict)
 
+        stream_chat = llm.stream_chat
+
         def again() -> TokenStream:
-            return llm.stream_chat(again_messages(plan.messages), num_ctx=plan.num_ctx, num_predict=plan.num_predict)
+            return stream_chat(again_messages(plan.messages), num_ctx=plan.num_ctx, num_predict=plan.num_predict)
 
         return AnswerStream(base, tokens=tokens, plan=plan, again=again)
 

@@ -138,8 +138,9 @@ def _user_message(blocks: Sequence[str], question: str, language: str | None) ->
     )
 
 
-#: Added to the prompt when the first reply was source numbers only. The failed reply is not sent back: shown
-#: its own "[1] a.pdf, p. 2 [2]", the stand-in model wrote it again, at temperature 0.1 and 0.7 alike.
+#: Added to the prompt when the first reply said nothing (source numbers, or pointers in the question's words).
+#: The failed reply is not sent back: shown its own "[1] a.pdf, p. 2 [2]", the stand-in model wrote it again, at
+#: temperature 0.1 and 0.7 alike.
 AGAIN_LINE = "Do not answer with source numbers alone or copy a source's heading: write the answer itself, in words."
 
 

@@ -15,6 +15,7 @@ from rag.index.textnorm import (
     get_tokenizer,
     normalize,
     s_stem,
+    written_years,
 )
 
 
@@ -106,3 +107,10 @@ def test_letters_and_digits_are_split_but_the_joined_word_stays():
     terms = get_tokenizer()("FY2022 10-K h100")
     assert {"fy2022", "fy", "2022", "10", "h100", "100"} <= set(terms)
     assert "k" not in terms and "h" not in terms  # single letters carry no meaning alone
+
+
+def test_years_are_found_written_in_full_or_short_once_each_in_order() -> None:
+    assert written_years("’22년~‘24년, FY2023 and FY'22") == ["2022", "2024", "2023"]
+    assert written_years("the '90s and 1998") == ["1990", "1998"]
+    # inside a longer number, a quoted number or a contraction: no year
+    assert written_years("code 201412, '15' and it's 15") == []
