@@ -24,6 +24,8 @@ PARTLY_F1 = 0.25
 # A figure without a scale word may be a table's thousands or millions ("$12645.00" in a filing's millions).
 _TABLE_SCALES = (1, 10**3, 10**6, 10**9)
 _PERCENT = re.compile(r"%|percent|per cent|pct|퍼센트|프로", re.IGNORECASE)
+# A year as written, in full or short ("1996", "’22"): no currency, separator or scale word.
+_YEAR_TEXT = re.compile(r"(?:19|20)\d\d|['’‘]\d\d")
 
 # -- scoring (pure) ----------------------------------------------------------------------------------
 
@@ -76,6 +78,10 @@ def _is_percent(f: Figure) -> bool:
     return bool(_PERCENT.search(f.text))
 
 
+def _is_year(f: Figure) -> bool:
+    return not f.is_date and bool(_YEAR_TEXT.fullmatch(f.text))
+
+
 def _scale_pairs(gold: Figure, given: Figure) -> list[tuple[int, int]]:
     """(gold scale, answer scale) pairs to compare at: a scale word where written, else any table scale."""
     if gold.scale == given.scale or (gold.scale != 1 and given.scale != 1) or _is_percent(gold) or _is_percent(given):
@@ -102,8 +108,10 @@ def number_grade(gold: Figure, given: Figure) -> Grade:
     equal for a gold of one or two significant digits, where one unit is another number: 4 is not 5),
     rounded (the gold rounded to the answer's coarser precision: 24.3 or 24 for 24.26) or missing.
 
-    Signs are not compared (a table's "(123)" is 123).
+    Signs are not compared (a table's "(123)" is 123). A year is exact only as itself.
     """
+    if _is_year(gold):  # 1995 is another year, not 1996 within a unit
+        return "exact" if given.value == gold.value and given.scale == 1 else "missing"
     if gold.is_date or given.is_date:
         match = given.key == gold.key or (gold.is_date and given.key.startswith(gold.key + "-"))
         return "exact" if match else "missing"

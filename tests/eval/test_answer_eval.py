@@ -39,6 +39,9 @@ def test_one_unit_off_a_small_gold_is_another_number_and_a_copied_source_header_
     assert grade("4", "5") == "missing" and grade("6", "5") == "missing" and grade("5", "5") == "exact"
     assert grade("13", "12") == "missing" and grade("12.0", "12") == "exact"
     assert grade("125", "124") == "exact"  # three significant digits: one unit is rounding noise
+    # but a year one off is another year, written in full or short
+    assert grade("1995", "1996") == "missing" and grade("2022", "’22") == "exact" and grade("2021", "’22") == "missing"
+    assert grade("$1,995 million", "$1996 million") == "exact"  # an amount is not a year
     # A small model copied the header of a source instead of answering: "p. 4" is not the gold's "5".
     copied = "[1] 고용노동부_청년일자리창출지원.pdf, p. 4 [2][3]"
     assert score_answer(copied, "5인 이상 우선지원 기업").verdict == "wrong"
