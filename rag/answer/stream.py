@@ -121,14 +121,12 @@ class AnswerStream:
         self._answer = self._finish(raw, failure)
 
     def _says_nothing(self, raw: str) -> bool:
-        """Whether a complete reply says nothing: source numbers only (``only_pointers``), or sentences that
-        point at the sources in the question's words (``says_nothing_new``)."""
+        """Whether a complete reply says nothing (``says_nothing_new``): source numbers or copied headers only, or
+        sentences that point at the sources in the question's words."""
         assert self._plan is not None and self._tokens is not None
         if self._tokens.done_reason == "length":
             return False
         text = clean_citations(normalise_citations(raw), len(self._plan.sources))
-        if only_pointers(text):
-            return True
         # "The sources do not mention it" points in the question's words too, but it is an answer.
         return not is_refusal(text) and says_nothing_new(text, self._base.standalone_query or self._base.question)
 

@@ -15,6 +15,7 @@ from rag.answer.citations import SOURCE_REF, marker_spans
 from rag.answer.figures import Figure, figures
 from rag.answer.terms import key_terms
 from rag.eval.qa import file_key
+from rag.index.textnorm import SHORT_YEAR, YEAR
 
 Verdict = Literal["correct", "partly", "wrong", "refused", "error"]
 Grade = Literal["exact", "rounded", "missing"]
@@ -24,8 +25,6 @@ PARTLY_F1 = 0.25
 # A figure without a scale word may be a table's thousands or millions ("$12645.00" in a filing's millions).
 _TABLE_SCALES = (1, 10**3, 10**6, 10**9)
 _PERCENT = re.compile(r"%|percent|per cent|pct|퍼센트|프로", re.IGNORECASE)
-# A year as written, in full or short ("1996", "’22"): no currency, separator or scale word.
-_YEAR_TEXT = re.compile(r"(?:19|20)\d\d|['’‘]\d\d")
 
 # -- scoring (pure) ----------------------------------------------------------------------------------
 
@@ -79,7 +78,8 @@ def _is_percent(f: Figure) -> bool:
 
 
 def _is_year(f: Figure) -> bool:
-    return not f.is_date and bool(_YEAR_TEXT.fullmatch(f.text))
+    """A year as written, in full or short ("1996", "’22"): no currency, separator or scale word."""
+    return not f.is_date and bool(YEAR.fullmatch(f.text) or SHORT_YEAR.fullmatch(f.text))
 
 
 def _scale_pairs(gold: Figure, given: Figure) -> list[tuple[int, int]]:
