@@ -183,7 +183,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         shown = ", ".join(f"[{n}]" for n in answer.invalid_citations)
         print(f"warning: the answer cites {shown}, which it was not given: not sources, ignore them", file=sys.stderr)
     if answer.asked_again and not answer.incomplete:  # the stream showed both replies
-        print("note: the model's first reply gave only source numbers; it was asked again for words", file=sys.stderr)
+        note = "note: the model's first reply only pointed to its sources; it was asked again for words"
+        print(note, file=sys.stderr)
     if answer.pointers_only and not answer.incomplete:
         print("warning: the model gave no answer in words, only source numbers (or nothing)", file=sys.stderr)
     if answer.mode == "answer" and answer.uncited and not answer.declined:

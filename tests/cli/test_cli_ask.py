@@ -117,5 +117,5 @@ def test_ask_asks_again_when_the_reply_only_points_and_says_so(ready, monkeypatc
     captured = capsys.readouterr()
     assert code == 0
     assert captured.out.startswith("[1] [2]\n\nThe big model reaches 28.4 BLEU on English-to-German [1].")
-    assert "note: the model's first reply gave only source numbers; it was asked again for words" in captured.err
+    assert "note: the model's first reply only pointed to its sources; it was asked again for words" in captured.err
     assert "no answer in words" not in captured.err

@@ -78,7 +78,7 @@ def answer_notices(message: dict) -> list[Notice]:
 
 
 #: The app asked the model a second time: said beside the answer, as every change to what the model wrote is.
-ASKED_AGAIN_TEXT = "The model's first reply gave only source numbers; it was asked again for the answer in words."
+ASKED_AGAIN_TEXT = "The model's first reply only pointed to its sources; it was asked again for the answer in words."
 
 
 def pointers_only_text(sources: Sequence[dict], *, asked_again: bool = False) -> str:
