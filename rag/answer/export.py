@@ -134,6 +134,8 @@ def chat_markdown(record: ChatRecord) -> str:
             lines += [f"_Numbers in the answer that appear in none of its sources: {_inert(numbers)}_", ""]
         for note in message.meta.get("moved_citations") or ():  # type: ignore[attr-defined]
             lines += [f"_{_inert(str(note))}_", ""]
+        for note in message.meta.get("wrong_arithmetic") or ():  # type: ignore[attr-defined]
+            lines += [f"_{_inert(str(note))}_", ""]
         if message.standalone_query and message.standalone_query.strip() != question.strip():
             lines += [f"_Searched for: {_inert(message.standalone_query)}_", ""]
         if message.sources:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from rag.answer.arithmetic import Calculation
 from rag.answer.repoint import CitationMove
 from rag.answer.support import SupportReport
 from rag.models import Hit
@@ -58,6 +59,13 @@ class Answer:
     moved_citations: tuple[CitationMove, ...] = ()
     #: The first reply only pointed at sources ("[1] [2]"), so the model was asked once more for words.
     asked_again: bool = False
+    #: Calculations the answer writes out ("a / b = c"), each worked out again by the app.
+    calculations: tuple[Calculation, ...] = ()
+
+    @property
+    def wrong_arithmetic(self) -> list[str]:
+        """A note for each written calculation whose result is not what its expression comes to."""
+        return [c.note() for c in self.calculations if not c.correct]
 
     @property
     def cited_hits(self) -> list[tuple[int, Hit]]:
@@ -93,4 +101,5 @@ class Answer:
             "pointers_only": self.pointers_only,
             "moved_citations": [move.note() for move in self.moved_citations],
             "asked_again": self.asked_again,
+            "wrong_arithmetic": self.wrong_arithmetic,
         }

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
+from rag.answer.arithmetic import check_arithmetic
 from rag.answer.citations import clean_citations, normalise_citations, only_pointers, parse_citations
 from rag.answer.declined import declined_text, is_refusal
 from rag.answer.llm import TokenStream
@@ -149,11 +150,12 @@ class AnswerStream:
         # The app words "not found" itself: the model's refusal may be in the wrong language or misleading.
         declined = complete and is_refusal(text)
         says_nothing = only_pointers(text)
-        support, moves = None, ()
+        support, moves, calculations = None, (), ()
         if not declined:
             passages = {i: hit.chunk.text for i, hit in enumerate(plan.sources, start=1)}
             text, moves = repoint_citations(text, passages)
             support = check_support(text, passages, question=base.standalone_query or base.question)
+            calculations = check_arithmetic(text)
         report = parse_citations(text, n)
         return replace(
             base,
@@ -168,6 +170,7 @@ class AnswerStream:
             support=support,
             moved_citations=moves,
             asked_again=self._asked_again,
+            calculations=calculations,
             dropped_sources=plan.dropped,
             incomplete=failure is not None or cut_at_limit,
             error=error,

@@ -194,6 +194,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(f"warning: numbers in the answer that appear in none of the sources: {shown}", file=sys.stderr)
     for move in answer.moved_citations:  # the streamed text showed the model's numbers
         print(f"note: {move.note()}", file=sys.stderr)
+    for note in answer.wrong_arithmetic:
+        print(f"warning: {note}", file=sys.stderr)
     if answer.dropped_sources:
         print(f"note: {answer.dropped_sources} lower-ranked sources did not fit the model's context", file=sys.stderr)
     return 0 if answer.mode in ("answer", "not_found", "search_only") else 1

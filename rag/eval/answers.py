@@ -119,6 +119,8 @@ class AnswerRecord:
     excluded: tuple[str, ...] = ()  # documents kept out of retrieval (absent-document questions)
     error: str | None = None
     asked_again: bool = False  # the first reply was source numbers only; ``text`` is the second
+    calculations: int = 0  # calculations the answer writes out ("a / b = c")
+    wrong_arithmetic: int = 0  # of them, those whose result is not what the expression comes to
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,8 @@ def _record(
         supported=sum(c.supported for c in checks),
         moved=len(answer.moved_citations),
         asked_again=answer.asked_again,
+        calculations=len(answer.calculations),
+        wrong_arithmetic=len(answer.wrong_arithmetic),
         prompt_tokens=server if server is not None else estimate,
         prompt_tokens_estimate=estimate,
         prompt_tokens_from_server=server is not None,

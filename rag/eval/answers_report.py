@@ -54,7 +54,8 @@ def progress_line(record: AnswerRecord) -> str:
     outcome = record.verdict if record.kind == "answerable" else ("not found" if record.not_found else "answered")
     ttft = "" if record.ttft_s is None else f" ttft {record.ttft_s:.1f}s"
     tokens = "" if record.prompt_tokens is None else f" prompt {record.prompt_tokens}"
-    return f"{record.id} [{record.config}, {record.kind}] {outcome}{tokens}{ttft}"
+    wrong = f" arithmetic wrong {record.wrong_arithmetic}/{record.calculations}" if record.wrong_arithmetic else ""
+    return f"{record.id} [{record.config}, {record.kind}] {outcome}{tokens}{ttft}{wrong}"
 
 
 def _configs(lib: Library, only: str | None) -> list[Config]:

@@ -106,3 +106,29 @@ def test_a_moved_citation_is_said_beside_the_answer_in_the_page_a_reopened_chat_
     # Brackets escaped, as everything the export quotes, so "[2]" cannot become a link.
     exported = history.export_markdown(chat_id)
     assert "_Citation moved from \\[1\\] to \\[2\\]: $249.99 is in source 2, not in source 1._" in exported
+
+
+def test_wrong_arithmetic_is_warned_beside_the_answer_in_the_page_a_reopened_chat_and_the_export(
+    tmp_path: Path,
+) -> None:
+    note = "Arithmetic checked: (4,882 / 5,512) * 100 comes to 88.57%, not 86.8%."
+    fresh = {"mode": "answer", "wrong_arithmetic": [note]}
+    assert [(n.level, n.text) for n in answer_notices(fresh)] == [("warning", note)]
+    # Under the app's own not-found wording there is no answer to check.
+    assert answer_notices({**fresh, "declined": True, "question": "q?"})[1:] == []
+
+    history = ChatHistory(tmp_path / "history.sqlite3")
+    chat_id = history.create_chat("documents")
+    history.append_exchange(
+        chat_id,
+        "What share of revenue was capex?",
+        "Capex was (4,882 / 5,512) * 100 = 86.8% of revenue [1].",
+        sources=[source(1, cited=True, support="supported", missing_numbers=[])],
+        mode="answer",
+        meta={"wrong_arithmetic": [note]},
+    )
+    reopened = stored_messages(history.get_chat(chat_id).messages)[1]
+    assert reopened["wrong_arithmetic"] == [note]
+    assert ("warning", note) in [(n.level, n.text) for n in answer_notices(reopened)]
+    exported = history.export_markdown(chat_id)
+    assert "_Arithmetic checked: (4,882 / 5,512) * 100 comes to 88.57%, not 86.8%._" in exported

@@ -572,6 +572,34 @@ def test_a_figure_cited_to_the_wrong_source_is_moved_and_the_move_is_kept(server
     assert stored.content == answer.text and stored.meta["moved_citations"] == [note]
 
 
+def test_a_wrong_sum_in_the_answer_is_worked_out_again_and_kept(server: FakeOllama, tmp_path: object) -> None:
+    retriever = OverlapRetriever(
+        [make_chunk(0, "prices.pdf", 0, "Price list: the X200 printer costs $249.99 and the toner costs $50.01.")]
+    )
+    server.queue_chat("The X200 printer with toner costs $249.99 + $50.01 = $310.00 [1].")
+    answer = make_session(server.url, retriever).answer("What do the X200 printer and its toner cost together?")
+    note = "Arithmetic checked: $249.99 + $50.01 comes to $300.00, not $310.00."
+    assert [(c.expression, c.correct) for c in answer.calculations] == [("$249.99 + $50.01", False)]
+    assert answer.wrong_arithmetic == [note] and answer.outcome()["wrong_arithmetic"] == [note]
+    # The figures it is made of are in the source; the wrong total is in none, and the support check says so.
+    assert answer.support is not None and answer.support.unsupported_numbers == ("$310.00",)
+
+    history = ChatHistory(tmp_path / "history.sqlite3")  # type: ignore[operator]
+    chat_id = history.create_chat("documents")
+    record_exchange(history, chat_id, answer)
+    assert history.get_chat(chat_id).messages[1].meta["wrong_arithmetic"] == [note]
+
+
+def test_a_right_sum_is_no_warning(server: FakeOllama) -> None:
+    retriever = OverlapRetriever(
+        [make_chunk(0, "prices.pdf", 0, "Price list: the X200 printer costs $249.99 and the toner costs $50.01.")]
+    )
+    server.queue_chat("Together they cost $249.99 + $50.01 = $300.00 [1].")
+    answer = make_session(server.url, retriever).answer("What do the X200 printer and its toner cost together?")
+    assert [c.correct for c in answer.calculations] == [True] and answer.wrong_arithmetic == []
+    assert "wrong_arithmetic" not in {k for k, v in answer.outcome().items() if v}
+
+
 def test_a_correct_answer_is_marked_supported(server: FakeOllama, retriever: OverlapRetriever) -> None:
     server.queue_chat("The X200 prints 30 pages per minute in black and white [1].")
     answer = make_session(server.url, retriever).answer("How many pages per minute does the X200 print?")

@@ -119,3 +119,13 @@ def test_ask_asks_again_when_the_reply_only_points_and_says_so(ready, monkeypatc
     assert captured.out.startswith("[1] [2]\n\nThe big model reaches 28.4 BLEU on English-to-German [1].")
     assert "note: the model's first reply only pointed to its sources; it was asked again for words" in captured.err
     assert "no answer in words" not in captured.err
+
+
+def test_ask_warns_of_a_calculation_whose_result_is_wrong(ready, monkeypatch, capsys):
+    with FakeOllama() as server:
+        server.add_model("llama3.2")
+        server.queue_chat("The big model gains 28.4 - 25.8 = 3.6 BLEU on English-to-German [1].")
+        monkeypatch.setenv("OLLAMA_HOST", server.url)
+        assert main(["ask", "How much BLEU does the big Transformer gain over the best earlier model?"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: Arithmetic checked: 28.4 - 25.8 comes to 2.6, not 3.6." in captured.err.splitlines()

@@ -7,7 +7,7 @@ import pytest
 from rag.answer.figures import figures
 from rag.cli.main import main
 from rag.eval.answers import AnswerReport, ConfigSummary, MeteredLLM, default_configs, run_answers
-from rag.eval.answers_report import format_table
+from rag.eval.answers_report import format_table, progress_line
 from rag.eval.qa import parse_questions
 from rag.eval.scoring import NumberMatch, gold_figures, issuer, number_grade, score_answer, token_f1, verdict
 from rag.settings import AnswerSettings
@@ -228,6 +228,24 @@ def test_a_reply_asked_again_is_scored_as_the_second_with_the_first_prompt_count
     # the prompt's size is the answer's prompt, not the longer conversation that asked again
     assert record.prompt_tokens == sum(len(m["content"]) for m in first["messages"]) // 4
     assert first["options"]["seed"] == second["options"]["seed"] == 7
+
+
+def test_a_written_calculation_is_counted_and_a_wrong_one_shown_in_the_progress_line(library, collection):
+    with FakeOllama() as server:
+        server.add_model("llama3.2")
+        server.queue_chat("ACME revenue in fiscal 2021 was 12,000 + 645 = $12,745 million [1].")
+        report = run_answers(
+            library,
+            questions()[:1],
+            collection,
+            MeteredLLM(server.url, "llama3.2"),
+            chat_config=AnswerSettings(min_score=-1.0, rewrite_followups=False, evidence_gate=False),
+            configs=default_configs(library)[1:],
+            absent=False,
+        )
+    (record,) = report.records
+    assert (record.calculations, record.wrong_arithmetic) == (1, 1)
+    assert progress_line(record).endswith(" arithmetic wrong 1/1")
 
 
 def test_gated_questions_are_refused_and_correct_not_found_without_calling_the_model(library, collection):

@@ -65,6 +65,7 @@ def stored_message(message: StoredMessage, question: str = "") -> dict:
         "asked_again": bool(message.meta.get("asked_again")),
         "unsupported_numbers": list(message.meta.get("unsupported_numbers") or []),
         "moved_citations": list(message.meta.get("moved_citations") or []),
+        "wrong_arithmetic": list(message.meta.get("wrong_arithmetic") or []),
         "support_rate": message.meta.get("support_rate"),
         "dropped_sources": int(message.meta.get("dropped_sources") or 0),
         "model": message.meta.get("model"),

@@ -68,6 +68,8 @@ def answer_notices(message: dict) -> list[Notice]:
     if mode == "answer" and not declined:
         # The app changed what the model wrote: said beside the answer, never silently.
         notices.extend(Notice("info", note) for note in message.get("moved_citations") or ())
+        # The model's own arithmetic, worked out again: a wrong result is the answer's error, not the sources'.
+        notices.extend(Notice("warning", note) for note in message.get("wrong_arithmetic") or ())
     if message.get("dropped_sources"):
         n = message["dropped_sources"]
         notices.append(
