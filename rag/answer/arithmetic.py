@@ -28,6 +28,7 @@ _RESULT = re.compile(rf"\s*[~≈]?\s*(?P<result>-?\s?{_NUM})", re.IGNORECASE)
 _EXPRESSION_KINDS = frozenset({"num", "op", "open", "close", "space"})
 #: Tokens read back from an "=": a written calculation is short, and the walk stays linear in the answer.
 _MAX_TOKENS = 80
+_DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}")
 _OPS = {"−": "-", "–": "-", "×": "*", "x": "*", "X": "*", "÷": "/"}
 
 
@@ -54,7 +55,11 @@ def _number(text: str) -> tuple[Decimal, str]:
 
 
 def _apply(left: Decimal, op: str, right: Decimal) -> Decimal:
-    return {"+": left + right, "-": left - right}[op] if op in "+-" else left * right if op == "*" else left / right
+    if op == "+":
+        return left + right
+    if op == "-":
+        return left - right
+    return left * right if op == "*" else left / right
 
 
 class _Parser:
@@ -180,7 +185,7 @@ def _expression_before(tokens: list[re.Match[str]], eq: int) -> str | None:
     end = i
     while i >= 0 and end - i < _MAX_TOKENS and tokens[i].lastgroup in _EXPRESSION_KINDS:
         i -= 1
-    run = [t for t in tokens[i + 1 : end + 1]]
+    run = list(tokens[i + 1 : end + 1])
     while run:
         while run and run[0].lastgroup not in ("num", "open"):
             run.pop(0)
@@ -188,6 +193,8 @@ def _expression_before(tokens: list[re.Match[str]], eq: int) -> str | None:
         if kinds.count("num") < 2 or "op" not in kinds:
             return None
         text = " ".join(run[0].string[run[0].start() : run[-1].end()].split())
+        if _DATE.search(text):  # "as of 12/31/2022 = $5.8 billion" is no division
+            return None
         if evaluate(text) is not None:
             return text
         run.pop(0)  # "(6,489 / 267.5 = 24.26)": an opening bracket the calculation does not close

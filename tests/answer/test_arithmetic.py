@@ -68,6 +68,10 @@ def test_ranges_years_and_sentences_without_a_result_are_no_calculations() -> No
     assert check_arithmetic("From FY2020 - FY2022 = 3 years") == ()
     assert check_arithmetic("Net working capital is 9,221 - 3,403 million [1].") == ()
     assert check_arithmetic("The 2019–2020 total = 12") == ()
+    assert check_arithmetic("Cash as of 12/31/2022 = $5.8 billion [1].") == ()
+    # "capital = 9,221" starts no calculation; the one after it is checked.
+    [(expression, correct)] = [(c.expression, c.correct) for c in check_arithmetic("capital = 9,221 - 3,403 = 5,818")]
+    assert expression == "9,221 - 3,403" and correct
 
 
 def test_several_calculations_in_one_answer_are_each_checked() -> None:
