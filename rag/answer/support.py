@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from rag.answer.arithmetic import check_arithmetic
 from rag.answer.citations import SOURCE_REF, marker_spans
 from rag.answer.figures import Figure, figures, found_in, source_keys
 from rag.answer.terms import key_terms
@@ -227,6 +228,8 @@ def check_support(answer: str, sources: Mapping[int, str], question: str = "") -
     figures that points at its sources ("the steps described in [2]") and otherwise only repeats the
     question's words claims nothing to check: it shares words with any source it cites. A plain
     restatement ("Boeing's business is not subject to cyclicality") is still checked, on all its words.
+    The result of a calculation the sentence writes out and gets right ("249.99 + 50.01 = 300.00") need not be
+    in the source; the figures it is made of must.
     """
     asked = content_terms(key_terms(question))
     restating = asked | _POINTING if question else None
@@ -235,7 +238,9 @@ def check_support(answer: str, sources: Mapping[int, str], question: str = "") -
     checks: list[CitationCheck] = []
     unsupported: list[Figure] = []
     for claim in split_claims(SOURCE_REF.sub(" ", answer)):
-        claimed = figures(claim.text)
+        # The result of a calculation worked out right is the app's to vouch for, not the source's: its figures are.
+        derived = {f.key for c in check_arithmetic(claim.text) if c.correct for f in figures(c.written)}
+        claimed = [f for f in figures(claim.text) if f.key not in derived]
         unsupported += [f for f in claimed if not everything.holds(f)]
         cited = [n for n in claim.sources if n in facts]
         if not cited:

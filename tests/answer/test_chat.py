@@ -598,6 +598,9 @@ def test_a_right_sum_is_no_warning(server: FakeOllama) -> None:
     answer = make_session(server.url, retriever).answer("What do the X200 printer and its toner cost together?")
     assert [c.correct for c in answer.calculations] == [True] and answer.wrong_arithmetic == []
     assert "wrong_arithmetic" not in {k for k, v in answer.outcome().items() if v}
+    # The total is in no source, and needs not be: its parts are, and the sum is right.
+    assert answer.support is not None and answer.support.support_rate == 1.0
+    assert answer.support.unsupported_numbers == ()
 
 
 def test_a_correct_answer_is_marked_supported(server: FakeOllama, retriever: OverlapRetriever) -> None:

@@ -242,3 +242,15 @@ def test_an_answer_that_only_points_in_the_questions_words_says_nothing_new() ->
         "Yes, Boeing's business is subject to cyclicality [1].", "Is Boeing's business cyclical?"
     )
     assert not says_nothing_new("The steps are in [1]. Open the cover and pull the cartridge out [1].", "Steps?")
+
+
+def test_a_result_worked_out_right_from_the_source_needs_not_be_in_it() -> None:
+    # 5,794 - 4,765 = 1,029: in no source, and right; its parts are in the filing.
+    right = check_support("Net sales grew by 5,794 - 4,765 = 1,029 million in fiscal 2019 [1].", {1: FILING})
+    assert [c.supported for c in right.checks] == [True] and right.unsupported_numbers == ()
+    wrong = check_support("Net sales grew by 5,794 - 4,765 = 1,129 million in fiscal 2019 [1].", {1: FILING})
+    assert [c.missing_numbers for c in wrong.checks] == [("1,129 million",)]
+    assert wrong.unsupported_numbers == ("1,129 million",)
+    # Right arithmetic on figures the source does not hold is still unsupported: the parts are checked.
+    made_up = check_support("Net sales grew by 6,000 - 4,765 = 1,235 million in fiscal 2019 [1].", {1: FILING})
+    assert [c.missing_numbers for c in made_up.checks] == [("6,000",)]
