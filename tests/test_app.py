@@ -483,6 +483,15 @@ def test_safe_answer_keeps_formatting_but_not_links() -> None:
     assert "".join(safe_stream(pieces)) == out
 
 
+def test_dollar_signs_in_an_answer_stay_text() -> None:
+    # Streamlit's Markdown reads "$5, … 3$" as LaTeX: each "$" is escaped, and shows as itself.
+    text = "The fee is $5 a share, 3$ for members, $328.1 million in all."
+    out = safe_answer_markdown(text)
+    assert out == text.replace("$", "\\$") and plain(out) == text
+    pieces = ["The fee is $", "5 a share, 3", "$ for members, $328.1 million in all."]
+    assert "".join(safe_stream(pieces)) == out
+
+
 def test_highlight_finds_the_sentence_an_answer_relies_on() -> None:
     passage = (
         "Figure 1: The Transformer - model architecture. The Transformer follows this overall architecture "

@@ -103,9 +103,10 @@ def test_a_moved_citation_is_said_beside_the_answer_in_the_page_a_reopened_chat_
     reopened = stored_messages(history.get_chat(chat_id).messages)[1]
     assert reopened["moved_citations"] == [note]
     assert ("info", note) in [(n.level, n.text) for n in answer_notices(reopened)]
-    # Brackets escaped, as everything the export quotes, so "[2]" cannot become a link.
+    # Brackets escaped, as everything the export quotes, so "[2]" cannot become a link; "$" so that two amounts
+    # are not read as LaTeX.
     exported = history.export_markdown(chat_id)
-    assert "_Citation moved from \\[1\\] to \\[2\\]: $249.99 is in source 2, not in source 1._" in exported
+    assert "_Citation moved from \\[1\\] to \\[2\\]: \\$249.99 is in source 2, not in source 1._" in exported
 
 
 def test_wrong_arithmetic_is_warned_beside_the_answer_in_the_page_a_reopened_chat_and_the_export(
