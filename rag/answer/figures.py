@@ -24,8 +24,14 @@ _SCALES = {
     "bn": 10**9,
     "b": 10**9,
     "trillion": 10**12,
+    "천": 10**3,
     "만": 10**4,
+    "백만": 10**6,
+    "천만": 10**7,
     "억": 10**8,
+    "십억": 10**9,
+    "백억": 10**10,
+    "천억": 10**11,
     "조": 10**12,
 }
 _PERCENT = {"%", "percent", "per cent", "pct", "퍼센트", "프로"}
@@ -169,10 +175,54 @@ def _rounds_to(claimed: Figure, source: Figure) -> bool:
     return False
 
 
-def found_in(claimed: Figure, keys: Set[str], source_figures: Sequence[Figure]) -> bool:
-    """The source holds the figure: the same normalised form, or (amounts) a rounding of one of its own."""
+# A table's unit, said once above it: "(단위: 백만원, %)", "(Amounts in millions, except per share data)".
+_DECLARED = re.compile(
+    r"단위\s*[:：]?\s*(?P<ko>천|만|백만|천만|억|십억|조)?\s*원|\bin\s+(?P<en>thousands|millions|billions)\b",
+    re.IGNORECASE,
+)
+_DECLARED_EN = {"thousands": 10**3, "millions": 10**6, "billions": 10**9}
+
+
+def declared_scales(text: str) -> frozenset[int]:
+    """The units a text's tables are declared in (1 for "단위: 원"); empty when it declares none."""
+    found = set()
+    for m in _DECLARED.finditer(unicodedata.normalize("NFKC", text)):
+        if m.group("en"):
+            found.add(_DECLARED_EN[m.group("en").lower()])
+        else:
+            found.add(_SCALES[m.group("ko")] if m.group("ko") else 1)
+    return frozenset(found)
+
+
+def _same_amount(claimed: Figure, amount: Decimal) -> bool:
+    """``amount`` is the claimed amount, or rounds to it at the claim's precision."""
+    assert claimed.value is not None
+    target = claimed.value * claimed.scale
+    quantum = Decimal(10) ** -claimed.decimals * claimed.scale
+    try:
+        return amount == target or (amount / quantum).quantize(Decimal(1), "ROUND_HALF_UP") * quantum == target
+    except InvalidOperation:
+        return False
+
+
+def found_in(
+    claimed: Figure, keys: Set[str], source_figures: Sequence[Figure], declared: Set[int] = frozenset()
+) -> bool:
+    """The source holds the figure: the same normalised form, or (amounts) a rounding of one of its own.
+
+    An amount with a scale word, in a source that declares its tables' unit, must be a figure of the source
+    in that unit: "657,680만원" is not the "657,680" of a table in 백만원, "6,577억원" is.
+    """
+    if claimed.is_date:
+        return claimed.key in keys
+    if declared and claimed.scale != 1:
+        for f in source_figures:
+            if f.value is None:
+                continue
+            scales = {f.scale} if f.scale != 1 else {1, *declared}
+            if any(_same_amount(claimed, f.value * k) for k in scales):
+                return True
+        return False
     if claimed.key in keys:
         return True
-    if claimed.is_date:
-        return False
     return any(_rounds_to(claimed, f) for f in source_figures if not f.is_date)

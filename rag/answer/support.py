@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from rag.answer.arithmetic import check_arithmetic
 from rag.answer.citations import SOURCE_REF, marker_spans
-from rag.answer.figures import Figure, figures, found_in, source_keys
+from rag.answer.figures import Figure, declared_scales, figures, found_in, source_keys
 from rag.answer.terms import key_terms
 
 # A list item's number and a heading's hashes are layout, not figures.
@@ -145,16 +145,19 @@ class SourceFacts:
     figures: tuple[Figure, ...]
     keys: frozenset[str]
     terms: frozenset[str]
+    declared: frozenset[int] = frozenset()  # the units its tables are declared in ("단위: 백만원")
 
     def holds(self, claimed: Figure) -> bool:
         """The text holds the figure (``found_in``)."""
-        return found_in(claimed, self.keys, self.figures)
+        return found_in(claimed, self.keys, self.figures, self.declared)
 
 
 def source_facts(text: str) -> SourceFacts:
     """The figures and content words of one source's text."""
     found = figures(text)
-    return SourceFacts(tuple(found), frozenset(source_keys(found)), frozenset(content_terms(key_terms(text))))
+    return SourceFacts(
+        tuple(found), frozenset(source_keys(found)), frozenset(content_terms(key_terms(text))), declared_scales(text)
+    )
 
 
 def content_terms(terms: set[str]) -> set[str]:

@@ -254,3 +254,16 @@ def test_a_result_worked_out_right_from_the_source_needs_not_be_in_it() -> None:
     # Right arithmetic on figures the source does not hold is still unsupported: the parts are checked.
     made_up = check_support("Net sales grew by 6,000 - 4,765 = 1,235 million in fiscal 2019 [1].", {1: FILING})
     assert [c.missing_numbers for c in made_up.checks] == [("6,000",)]
+
+
+def test_a_figure_in_another_unit_than_its_table_is_not_supported() -> None:
+    budget = "3. 예산 총괄표\n(단위: 백만원, %)\n청년일자리창출지원 233,321 889,078 657,680"
+    question = "2024년 청년일자리창출지원 사업의 확정 예산은 얼마인가요?"
+    right = check_support("확정 예산은 657,680백만원입니다 [1].", {1: budget}, question=question)
+    wrong = check_support("확정 예산은 657,680만원입니다 [1].", {1: budget}, question=question)
+    assert [c.supported for c in right.checks] == [True] and right.unsupported_numbers == ()
+    assert [c.missing_numbers for c in wrong.checks] == [("657,680만",)] and wrong.unsupported_numbers == ("657,680만",)
+    balance_sheet = "CONSOLIDATED BALANCE SHEETS (Dollars in millions)\nProperty, plant and equipment, net | 12,645"
+    for claim, held in [("$12,645 million", True), ("$12.6 billion", True), ("$12,645 billion", False)]:
+        report = check_support(f"Net PP&E was {claim} [1].", {1: balance_sheet}, question="What is net PP&E?")
+        assert [c.supported for c in report.checks] == [held], claim
