@@ -172,8 +172,24 @@ def words_held(terms: set[str], facts: SourceFacts) -> tuple[bool, float]:
     return share >= MIN_TERM_SHARE or shared >= MIN_SHARED_TERMS, share
 
 
-def _unique_texts(found: Sequence[Figure]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(f.text for f in found))
+def _unique_texts(found: Sequence[Figure], facts: SourceFacts | None = None) -> tuple[str, ...]:
+    """The figures as written, each once; one whose digits the source holds in another unit says so."""
+    return tuple(dict.fromkeys(_as_missing(f, facts) for f in found))
+
+
+_UNIT_NAMES = {1: "원", 10**3: "천원", 10**4: "만원", 10**6: "백만원", 10**7: "천만원", 10**8: "억원", 10**9: "십억원"}
+_UNIT_NAMES_EN = {10**3: "thousands", 10**6: "millions", 10**9: "billions"}
+
+
+def _as_missing(figure: Figure, facts: SourceFacts | None) -> str:
+    """``figure`` as written, with the unit of the source's table when the source has its digits in that unit
+    ("657,680만 (the table is in 백만원)": the answer read the table's unit wrong, by a factor of a hundred)."""
+    if facts is None or figure.scale == 1 or not facts.declared or figure.key not in facts.keys:
+        return figure.text
+    korean = bool(re.search(r"[\uac00-\ud7a3]", figure.text))
+    names = [(_UNIT_NAMES if korean else _UNIT_NAMES_EN).get(k) for k in sorted(facts.declared)]
+    shown = " or ".join(n for n in names if n)
+    return f"{figure.text} (the table is in {shown})" if shown else figure.text
 
 
 # Words a sentence uses to point at its sources rather than to say something ("... consists of the steps
@@ -263,6 +279,6 @@ def check_support(answer: str, sources: Mapping[int, str], question: str = "") -
             else:
                 every_figure_somewhere = all(any(f in held[m] for m in cited) for f in claimed)
                 supported = every_figure_somewhere and words_ok and (bool(held[n]) or not claimed)
-            checks.append(CitationCheck(claim.text, n, supported, _unique_texts(missing), round(share, 3)))
+            checks.append(CitationCheck(claim.text, n, supported, _unique_texts(missing, facts[n]), round(share, 3)))
     rate = sum(c.supported for c in checks) / len(checks) if checks else None
-    return SupportReport(tuple(checks), _unique_texts(unsupported), rate)
+    return SupportReport(tuple(checks), _unique_texts(unsupported, everything), rate)

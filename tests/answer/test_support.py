@@ -262,8 +262,11 @@ def test_a_figure_in_another_unit_than_its_table_is_not_supported() -> None:
     right = check_support("확정 예산은 657,680백만원입니다 [1].", {1: budget}, question=question)
     wrong = check_support("확정 예산은 657,680만원입니다 [1].", {1: budget}, question=question)
     assert [c.supported for c in right.checks] == [True] and right.unsupported_numbers == ()
-    assert [c.missing_numbers for c in wrong.checks] == [("657,680만",)] and wrong.unsupported_numbers == ("657,680만",)
+    # Its digits are in the table, in another unit: said, as the reason it is not there.
+    said = "657,680만 (the table is in 백만원)"
+    assert [c.missing_numbers for c in wrong.checks] == [(said,)] and wrong.unsupported_numbers == (said,)
     balance_sheet = "CONSOLIDATED BALANCE SHEETS (Dollars in millions)\nProperty, plant and equipment, net | 12,645"
     for claim, held in [("$12,645 million", True), ("$12.6 billion", True), ("$12,645 billion", False)]:
         report = check_support(f"Net PP&E was {claim} [1].", {1: balance_sheet}, question="What is net PP&E?")
         assert [c.supported for c in report.checks] == [held], claim
+    assert report.unsupported_numbers == ("$12,645 billion (the table is in millions)",)
