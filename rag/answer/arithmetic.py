@@ -172,7 +172,7 @@ def agrees(value: Decimal, written: str) -> bool:
         return False
 
 
-def _expression_before(tokens: list[re.Match[str]], eq: int) -> str | None:
+def _expression_before(tokens: list[re.Match[str]], eq: int) -> tuple[str, Decimal] | None:
     """The calculation written just before the "=" at ``tokens[eq]``: the longest run of figures, operators
     and brackets that works out, past a closing ">>" ("<<a / b>> = c") or one unit word ("* 365 days = c")."""
     i = eq - 1
@@ -195,8 +195,8 @@ def _expression_before(tokens: list[re.Match[str]], eq: int) -> str | None:
         text = " ".join(run[0].string[run[0].start() : run[-1].end()].split())
         if _DATE.search(text):  # "as of 12/31/2022 = $5.8 billion" is no division
             return None
-        if evaluate(text) is not None:
-            return text
+        if (value := evaluate(text)) is not None:
+            return text, value
         run.pop(0)  # "(6,489 / 267.5 = 24.26)": an opening bracket the calculation does not close
     return None
 
@@ -209,11 +209,10 @@ def check_arithmetic(text: str) -> tuple[Calculation, ...]:
     for i, token in enumerate(tokens):
         if token.lastgroup != "eq" or (result := _RESULT.match(text, token.end())) is None:
             continue
-        expression = _expression_before(tokens, i)
-        if expression is None:
+        found = _expression_before(tokens, i)
+        if found is None:
             continue
-        value = evaluate(expression)
-        assert value is not None
+        expression, value = found
         written = " ".join(result.group("result").split())
         # Small models write "253 + 282 / 2" for the average: the sum meant is not judged by precedence.
         flat = evaluate(expression, flat=True)

@@ -153,6 +153,17 @@ def source_keys(found: Sequence[Figure]) -> set[str]:
     return keys
 
 
+def _same_amount(claimed: Figure, amount: Decimal) -> bool:
+    """``amount`` is the claimed amount, or rounds to it at the claim's precision."""
+    assert claimed.value is not None
+    target = claimed.value * claimed.scale
+    quantum = Decimal(10) ** -claimed.decimals * claimed.scale
+    try:
+        return amount == target or (amount / quantum).quantize(Decimal(1), "ROUND_HALF_UP") * quantum == target
+    except InvalidOperation:  # beyond Decimal's precision (an OCR'd run of digits): no rounding of it
+        return False
+
+
 def _rounds_to(claimed: Figure, source: Figure) -> bool:
     """``claimed`` is ``source`` rounded, with a scale word the source's table may leave unsaid:
     "$5.8 billion" from "5,794" (in millions), "21.6%" from "21.58"."""
@@ -162,17 +173,8 @@ def _rounds_to(claimed: Figure, source: Figure) -> bool:
         scales = (1,)
     else:  # a figure without a scale word may be in thousands or millions (a filing's table)
         scales = (source.scale,) if source.scale != 1 else (1, 10**3, 10**6, 10**9)
-    quantum = Decimal(10) ** -claimed.decimals * claimed.scale
     target = claimed.value * claimed.scale
-    for k in scales:
-        amount = source.value * k
-        try:
-            rounded = (amount / quantum).quantize(Decimal(1), "ROUND_HALF_UP") * quantum
-        except InvalidOperation:  # beyond Decimal's precision (an OCR'd run of digits): no rounding of it
-            continue
-        if amount != target and rounded == target:
-            return True
-    return False
+    return any(source.value * k != target and _same_amount(claimed, source.value * k) for k in scales)
 
 
 # A table's unit, said once above it: "(단위: 백만원, %)", "(Amounts in millions, except per share data)".
@@ -192,17 +194,6 @@ def declared_scales(text: str) -> frozenset[int]:
         else:
             found.add(_SCALES[m.group("ko")] if m.group("ko") else 1)
     return frozenset(found)
-
-
-def _same_amount(claimed: Figure, amount: Decimal) -> bool:
-    """``amount`` is the claimed amount, or rounds to it at the claim's precision."""
-    assert claimed.value is not None
-    target = claimed.value * claimed.scale
-    quantum = Decimal(10) ** -claimed.decimals * claimed.scale
-    try:
-        return amount == target or (amount / quantum).quantize(Decimal(1), "ROUND_HALF_UP") * quantum == target
-    except InvalidOperation:
-        return False
 
 
 def found_in(
